@@ -1,0 +1,112 @@
+"""GLM self-attention: the Part A / Part B mask and a tensor-parallel attention layer.
+
+The mask. Part A (the corrupted text, ``sep`` tokens) is bidirectional; Part B (the spans being
+generated) sees all of Part A and itself causally. For ``sep = 3``, 6 tokens, 2 cached keys::
+
+              cached   current keys j
+              m0 m1    a0 a1 a2 b0 b1 b2
+    query a0   1  1     1  1  1  .  .  .
+          a1   1  1     1  1  1  .  .  .
+          a2   1  1     1  1  1  .  .  .
+          b0   1  1     1  1  1  1  .  .
+          b1   1  1     1  1  1  1  1  .
+          b2   1  1     1  1  1  1  1  1
+
+i.e. query i may attend key j iff ``j < sep or j <= i``, and every cached key is visible.
+Incremental decoding passes ``sep = 0``. Padding keys are hidden by the cache's key mask.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.config import GLMConfig
+from model.kv_cache import KVCache
+from mpu import ColumnParallelLinear, RowParallelLinear, get_model_parallel_world_size
+from mpu.random import get_rng_tracker
+
+
+def build_attention_mask(
+    sep: torch.Tensor, query_length: int, past_length: int = 0
+) -> torch.Tensor:
+    """Boolean mask ``[b, 1, L, M + L]`` (True = may attend) from per-sample ``sep`` ``[b]``."""
+    device = sep.device
+    i = torch.arange(query_length, device=device).view(1, -1, 1)
+    j = torch.arange(query_length, device=device).view(1, 1, -1)
+    current = (j <= i) | (j < sep.view(-1, 1, 1))
+    if past_length:
+        visible = torch.ones(current.shape[0], query_length, past_length, dtype=torch.bool)
+        current = torch.cat([visible.to(device), current], dim=-1)
+    return current.unsqueeze(1)
+
+
+def normalize_attention_mask(
+    attention_mask: torch.Tensor | int,
+    batch_size: int,
+    query_length: int,
+    past_length: int,
+    key_mask: torch.Tensor | None,
+) -> torch.Tensor | None:
+    """Turn a ``sep`` (scalar or ``[b]``) or a full mask into a bool ``[b, 1, L, K]`` or None.
+
+    A full mask may be ``[b, L, K']`` or ``[b, 1, L, K']`` (bool, or 0/1 numbers); its last
+    ``M + L`` columns are used. None means "attend everywhere" (an incremental step with no
+    padding), which lets the attention kernel skip the mask.
+    """
+    if not torch.is_tensor(attention_mask):
+        attention_mask = torch.tensor(attention_mask)
+    if attention_mask.dim() <= 1:
+        sep = attention_mask.reshape(-1).long()
+        if sep.numel() == 1:
+            sep = sep.expand(batch_size)
+        if query_length == 1 and key_mask is None:
+            return None
+        mask = build_attention_mask(sep, query_length, past_length)
+    else:
+        mask = attention_mask if attention_mask.dim() == 4 else attention_mask.unsqueeze(1)
+        mask = mask[..., -(past_length + query_length) :].bool()
+    if key_mask is not None:
+        keys = key_mask[:, : past_length + query_length].view(batch_size, 1, 1, -1)
+        mask = keys if mask is None else mask & keys
+    return mask
+
+
+class SelfAttention(nn.Module):
+    """Fused QKV (column-parallel, stride 3) -> scaled dot-product attention -> dense (row)."""
+
+    def __init__(self, config: GLMConfig, layer_index: int):
+        super().__init__()
+        world = get_model_parallel_world_size()
+        if config.num_attention_heads % world:
+            raise ValueError(
+                f"--num-attention-heads {config.num_attention_heads} is not divisible by "
+                f"--model-parallel-size {world}"
+            )
+        self.layer_index = layer_index
+        self.heads = config.num_attention_heads // world
+        self.head_dim = config.head_dim
+        self.dropout_p = config.attention_dropout_prob
+        h = config.hidden_size
+        self.query_key_value = ColumnParallelLinear(h, 3 * h, stride=3)
+        self.dense = RowParallelLinear(h, h, input_is_parallel=True)
+        self.output_dropout = nn.Dropout(config.output_dropout_prob)
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, kv_cache: KVCache | None = None
+    ) -> torch.Tensor:
+        """``mask`` is the output of ``normalize_attention_mask`` (shared by all layers)."""
+        b, length, _ = x.shape
+        qkv = self.query_key_value(x)  # (B, L, 3 * H_local * D)
+        qkv = qkv.view(b, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        query, key, value = qkv.unbind(0)  # each (B, H_local, L, D)
+        if kv_cache is not None:
+            key, value = kv_cache.update(self.layer_index, key, value)
+        dropout = self.dropout_p if self.training else 0.0
+        with get_rng_tracker().fork():
+            context = F.scaled_dot_product_attention(
+                query, key, value, attn_mask=mask, dropout_p=dropout
+            )  # (B, H_local, L, D)
+        context = context.transpose(1, 2).reshape(b, length, self.heads * self.head_dim)
+        return self.output_dropout(self.dense(context))
