@@ -9,8 +9,9 @@ class GLMConfig:
     vocab_size: int = (
         30592  # padded vocabulary (tokenizer size rounded up, --make-vocab-size-divisible-by)
     )
-    hidden_size: int = 1024  # --hidden-size; the MLP is always 4 * hidden_size wide
+    hidden_size: int = 1024  # --hidden-size
     num_attention_heads: int = 16  # --num-attention-heads
+    intermediate_size: int | None = None  # --intermediate-size; None: 4 * hidden_size (all GLMs)
     max_sequence_length: int = 512  # --max-position-embeddings
     embedding_dropout_prob: float = 0.1  # --hidden-dropout
     attention_dropout_prob: float = 0.1  # --attention-dropout
@@ -37,6 +38,10 @@ class GLMConfig:
         for name in ("num_layers", "vocab_size", "max_sequence_length", "checkpoint_num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def ffn_size(self) -> int:
+        return self.intermediate_size or 4 * self.hidden_size
 
     @property
     def head_dim(self) -> int:

@@ -1,8 +1,9 @@
 """The pre-LayerNorm transformer stack of GLM.
 
 Per layer: ``x + Attention(LN(x))`` then ``x + MLP(LN(x))``; a final LayerNorm after the
-stack. The MLP is column-parallel ``h -> 4h``, tanh-approximated GeLU, row-parallel
-``4h -> h``, then dropout. Embedding lookups live in ``model/glm.py``.
+stack. The MLP is column-parallel ``h -> 4h`` (``--intermediate-size`` if given),
+tanh-approximated GeLU, row-parallel ``4h -> h``, then dropout. Embedding lookups live in
+``model/glm.py``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from mpu import ColumnParallelLinear, RowParallelLinear, checkpoint
 class MLP(nn.Module):
     def __init__(self, config: GLMConfig):
         super().__init__()
-        h = config.hidden_size
-        self.dense_h_to_4h = ColumnParallelLinear(h, 4 * h)
-        self.dense_4h_to_h = RowParallelLinear(4 * h, h, input_is_parallel=True)
+        h, ffn = config.hidden_size, config.ffn_size
+        self.dense_h_to_4h = ColumnParallelLinear(h, ffn)
+        self.dense_4h_to_h = RowParallelLinear(ffn, h, input_is_parallel=True)
         self.dropout = nn.Dropout(config.output_dropout_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -34,7 +34,9 @@ class VocabParallelEmbedding(nn.Module):
         super().__init__()
         world, rank = get_model_parallel_world_size(), get_model_parallel_rank()
         self.num_embeddings = num_embeddings
-        per_rank = _divide(num_embeddings, world, "the padded vocabulary size")
+        per_rank = _divide(
+            num_embeddings, world, "the padded vocabulary size (see --make-vocab-size-divisible-by)"
+        )
         self.vocab_start, self.vocab_end = rank * per_rank, (rank + 1) * per_rank
         self.weight = nn.Parameter(torch.empty(per_rank, embedding_dim))
         mark_parallel(self.weight, dim=0)
