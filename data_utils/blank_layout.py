@@ -1,0 +1,168 @@
+"""Part A / Part B layout of a batch of blank-infilling samples (spec §7.5, §7.7, §7.9).
+
+```
+original:  [CLS] t1 t2 t3 t4 t5 t6 t7 eos          spans (2,4) and (5,6); Part-B order 2nd, 1st
+Part A:    [CLS] t1 [M] t4 [M] t6 t7 eos            sep = 8, positions 0..7 (spans collapsed)
+Part B:    [sop] t5 | [sop] t2 t3                   inputs
+targets:   t5 [eop] | t2 t3 [eop]                   (Part A's targets copy Part A, unused)
+position:  4   4    | 2   2  2                      the Part-A index of the span's mask
+block pos: 1   2    | 1   2  3                      (all 1 with --no-block-position)
+loss mask: 0 on Part A, 1 on Part B
+```
+
+A *suffix* span (gpt mode) is the same block without its last position: inputs `[sop] tgt[:-1]`,
+targets `tgt` (ending with the document's own `eos`, no `[eop]`), and its loss mask is the
+sample's own (prompt tokens excluded).
+
+The layout is deterministic and works on the whole batch at once: every sample's tokens are
+scattered into the padded `[b, T]` arrays by computed (row, column) indices. The corruptions
+that draw random numbers (`[dBLOCK]` on span inputs or on context) are separate functions.
+"""
+
+import numpy as np
+
+from data_utils.blank_batch import BatchArrays
+from data_utils.blank_spans import RaggedBatch
+
+
+def span_interior(size: int, starts: np.ndarray, ends: np.ndarray, with_start: bool) -> np.ndarray:
+    """Bool `[size]`: index inside a span (a span's first index only if `with_start`)."""
+    delta = np.zeros(size + 1, dtype=np.int32)
+    delta[starts + (0 if with_start else 1)] += 1
+    delta[ends] -= 1
+    return np.cumsum(delta[:size]) > 0
+
+
+def part_a_lengths(lengths: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """`sep` per sample: its length minus each span's length plus one mask token per span."""
+    covered = np.bincount(
+        spans[:, 0], weights=spans[:, 2] - spans[:, 1] - 1, minlength=len(lengths)
+    )
+    return lengths - covered.astype(np.int64)
+
+
+def lay_out_blocks(
+    batch: RaggedBatch,
+    spans: np.ndarray,
+    mask_ids: np.ndarray,
+    sop_ids: np.ndarray,
+    eop_id: int,
+    suffix: np.ndarray | None = None,
+    block_positions: bool = True,
+    position_offsets: np.ndarray | None = None,
+    sentinel_position: int | None = None,
+) -> BatchArrays:
+    """Lay out every sample of `batch` as Part A followed by one Part-B block per span.
+
+    `spans` is a span table `[k, 3]` (sample, start, end), grouped by sample in increasing
+    sample order, each sample's rows in Part-B order. `mask_ids`, `sop_ids` and `suffix` give
+    each span's mask token, start token and whether it is a gpt suffix. `position_offsets [b]`
+    shifts a sample's positions (`--random-position`); `sentinel_position` replaces the Part-B
+    positions of non-suffix spans (`--sentinel-token`).
+    """
+    b, x = len(batch), batch.tokens
+    suffix = np.zeros(len(spans), dtype=bool) if suffix is None else suffix
+    offsets = np.zeros(b, dtype=np.int64) if position_offsets is None else position_offsets
+    sample, length = spans[:, 0], spans[:, 2] - spans[:, 1]
+    start = batch.offsets[sample] + spans[:, 1]  # index into the flat tokens
+
+    keep = ~span_interior(len(x), start, start + length, with_start=False)
+    kept = np.cumsum(keep)
+    kept_before = kept[batch.offsets[:-1]] - keep[batch.offsets[:-1]]
+    sep = kept[batch.offsets[1:] - 1] - kept_before
+    a_index = np.flatnonzero(keep)
+    a_tokens = x[a_index]
+    a_tokens[kept[start] - 1] = mask_ids
+    a_row = batch.sample_ids()[a_index]
+    a_col = kept[a_index] - 1 - kept_before[a_row]
+    slot = kept[start] - 1 - kept_before[sample]  # Part-A column of each span's mask
+
+    block = length + 1 - suffix
+    first = np.cumsum(block) - block
+    within = np.arange(int(block.sum())) - np.repeat(first, block)
+    source = np.repeat(start, block) + within  # the token each Part-B position predicts
+    b_inputs = x[source - 1]
+    b_inputs[first] = sop_ids
+    source = np.minimum(source, len(x) - 1)  # past the end only where eop is written
+    b_targets = x[source]
+    b_targets[within == np.repeat(length, block)] = eop_id
+    b_suffix = np.repeat(suffix, block)
+    b_loss = np.where(b_suffix, batch.loss_mask[source], 1)
+    b_row = np.repeat(sample, block)
+    per_sample = np.bincount(sample, weights=block, minlength=b).astype(np.int64)
+    b_col = sep[b_row] + np.arange(len(within)) - (np.cumsum(per_sample) - per_sample)[b_row]
+    b_pos = np.repeat(slot, block) + offsets[b_row]
+    if sentinel_position is not None:
+        b_pos = np.where(b_suffix, b_pos, sentinel_position)
+
+    out = BatchArrays.zeros(sep, sep + per_sample, two_d=True)
+    out.tokens[a_row, a_col] = a_tokens
+    out.targets[a_row, a_col] = a_tokens
+    out.position_ids[a_row, 0, a_col] = a_col + offsets[a_row]
+    out.tokens[b_row, b_col] = b_inputs
+    out.targets[b_row, b_col] = b_targets
+    out.loss_mask[b_row, b_col] = b_loss
+    out.position_ids[b_row, 0, b_col] = b_pos
+    out.position_ids[b_row, 1, b_col] = within + 1 if block_positions else 1
+    return out
+
+
+def lay_out_masked(batch: RaggedBatch, spans: np.ndarray, mask_id: int) -> BatchArrays:
+    """BERT-style masked LM (`--masked-lm`): span tokens become `[MASK]` in place.
+
+    No Part B: targets are the original tokens, the loss covers the masked tokens that the
+    sample's loss mask allows, positions are 1-D `0..n-1`, and `sep = n` (all bidirectional).
+    """
+    start = batch.offsets[spans[:, 0]] + spans[:, 1]
+    end = batch.offsets[spans[:, 0]] + spans[:, 2]
+    masked = span_interior(len(batch.tokens), start, end, with_start=True)
+    row = batch.sample_ids()
+    col = np.arange(len(row)) - batch.offsets[row]
+    out = BatchArrays.zeros(batch.lengths, batch.lengths, two_d=False)
+    out.tokens[row, col] = np.where(masked, mask_id, batch.tokens)
+    out.targets[row, col] = batch.tokens
+    out.loss_mask[row, col] = batch.loss_mask * masked
+    out.position_ids[row, col] = col
+    return out
+
+
+def _part_b(out: BatchArrays) -> np.ndarray:
+    col = np.arange(out.tokens.shape[1])
+    return (col >= out.sep[:, None]) & (col < out.lengths[:, None])
+
+
+def mask_span_inputs(
+    out: BatchArrays, prob: float, dblock_id: int, sop_ids: np.ndarray, rng: np.random.Generator
+) -> None:
+    """`--block-mask-prob`: each Part-B input token (not `[sop]`) becomes `[dBLOCK]` w.p. `prob`."""
+    hit = _part_b(out) & ~np.isin(out.tokens, sop_ids) & (rng.random(out.tokens.shape) < prob)
+    out.tokens[hit] = dblock_id
+
+
+def mask_context(
+    out: BatchArrays,
+    counts: np.ndarray,
+    mask_ids: np.ndarray,
+    protected: tuple[int, ...],
+    dblock_id: int,
+    rng: np.random.Generator,
+    context_range: int = 3,
+) -> None:
+    """`--context-mask-ratio`: `counts[i]` Part-A tokens of row i next to a mask become `[dBLOCK]`.
+
+    Candidates are the `context_range` tokens after and before each mask, within the unmasked
+    text between masks; `protected` tokens (`[CLS]`, `eos`) are never chosen. The choice is
+    without replacement (GLM sampled from a set, which Python 3.11 refuses).
+    """
+    b, width = out.tokens.shape
+    col = np.broadcast_to(np.arange(width), (b, width))
+    part_a = col < out.sep[:, None]
+    is_mask = part_a & np.isin(out.tokens, mask_ids)
+    prev_mask = np.maximum.accumulate(np.where(is_mask, col, -width), axis=1)
+    next_mask = np.minimum.accumulate(np.where(is_mask, col, 2 * width)[:, ::-1], axis=1)[:, ::-1]
+    near = (col - prev_mask <= context_range) | (next_mask - col <= context_range)
+    candidate = part_a & near & ~is_mask & ~np.isin(out.tokens, protected)
+    keys = np.where(candidate, rng.random((b, width)), 2.0)
+    rank = np.empty_like(col)
+    np.put_along_axis(rank, np.argsort(keys, axis=1), col, axis=1)
+    out.tokens[candidate & (rank < counts[:, None])] = dblock_id
