@@ -112,7 +112,8 @@ class GLMTokenizer:
         # alternation finds exactly the occurrences GLM's token-by-token splitting finds.
         strings = sorted(self._string_to_id, key=len, reverse=True)
         self._split_re = re.compile("(" + "|".join(map(re.escape, strings)) + ")")
-        self._first_chars = sorted({s[0] for s in strings})
+        # text without any command string's first character skips splitting (the fast path)
+        self._may_hold_command = re.compile("[" + re.escape("".join({s[0] for s in strings})) + "]")
         self._sentence_end: np.ndarray | None = None
 
     def get_command(self, name: str) -> CommandToken:
@@ -167,7 +168,7 @@ class GLMTokenizer:
         return (self.mask_id, *(i for i in optional if i is not None))
 
     def _has_command(self, text: str) -> bool:
-        return any(c in text for c in self._first_chars)
+        return self._may_hold_command.search(text) is not None
 
     def _split(self, text: str) -> list[str | int]:
         """Text segments and command ids in order; segments before lstrip tokens right-stripped."""

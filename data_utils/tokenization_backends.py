@@ -129,37 +129,50 @@ class ByteLevelBPEBackend(HFBackend):
 
     @classmethod
     def from_json(cls, path: Path) -> "ByteLevelBPEBackend":
-        return cls(Tokenizer.from_file(str(path)), str(path))
+        tokenizer = Tokenizer.from_file(str(path))
+        missing = _BYTE_CHARS.difference(tokenizer.get_vocab())
+        if not isinstance(tokenizer.model, models.BPE) or missing:
+            raise ValueError(
+                f"{path} is not a byte-level BPE: train one with scripts/train_tokenizer.py"
+            )
+        return cls(tokenizer, str(path))
 
     def encode(self, text: str) -> list[int]:
-        chunks = CHUNK_SPLIT.findall(text)
-        try:  # the common case once the cache is warm: every chunk is known
-            return list(chain.from_iterable(map(self._chunk_ids.__getitem__, chunks)))
-        except KeyError:
-            return self._encode_with_misses(chunks)
+        return self.encode_batch([text])[0]
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [self.encode(t) for t in texts]
+        chunked = [CHUNK_SPLIT.findall(t) for t in texts]
+        try:  # the common case once the cache is warm: every chunk is known
+            return self._look_up(chunked)
+        except KeyError:
+            new_chunks = self._learn(set(chain.from_iterable(chunked)))
+            ids = self._look_up(chunked)
+            _forget_long(self._chunk_ids, new_chunks)
+            return ids
 
-    def _encode_with_misses(self, chunks: list[str]) -> list[int]:
-        """Encode the unknown chunks (and their unknown words) in bulk, then look all up."""
+    def _look_up(self, chunked: list[list[str]]) -> list[list[int]]:
+        known = self._chunk_ids.__getitem__
+        return [list(chain.from_iterable(map(known, chunks))) for chunks in chunked]
+
+    def _learn(self, chunks: set[str]) -> list[str]:
+        """Put the ids of every chunk into the chunk cache; return the chunks that were new.
+
+        New chunks are split into GPT-2 words; only words never seen before reach the BPE model.
+        """
         chunk_ids, word_ids = self._chunk_ids, self._word_ids
-        unique_chunks = set(chunks)
-        _make_room(chunk_ids, len(unique_chunks))  # before the difference: it may empty the cache
-        new_chunks = list(unique_chunks.difference(chunk_ids))
+        _make_room(chunk_ids, len(chunks))  # before the difference: it may empty the cache
+        new_chunks = list(chunks.difference(chunk_ids))
         chunk_words = [GPT2_SPLIT.findall(c) for c in new_chunks]
-        unique_words = set(chain.from_iterable(chunk_words))
-        _make_room(word_ids, len(unique_words))
-        new_words = unique_words.difference(word_ids)
+        words = set(chain.from_iterable(chunk_words))
+        _make_room(word_ids, len(words))
+        new_words = words.difference(word_ids)
         for word in new_words:
             spelled = word.encode("utf-8").decode("latin-1").translate(_SPELL_BYTES)
             word_ids[word] = [t.id for t in self._bpe.tokenize(spelled)]
-        for chunk, words in zip(new_chunks, chunk_words, strict=True):
-            chunk_ids[chunk] = list(chain.from_iterable(map(word_ids.__getitem__, words)))
-        ids = list(chain.from_iterable(map(chunk_ids.__getitem__, chunks)))
+        for chunk, words_of_chunk in zip(new_chunks, chunk_words, strict=True):
+            chunk_ids[chunk] = list(chain.from_iterable(map(word_ids.__getitem__, words_of_chunk)))
         _forget_long(word_ids, new_words)
-        _forget_long(chunk_ids, new_chunks)
-        return ids
+        return new_chunks
 
     @cached_property
     def _bytes(self) -> list[bytes]:

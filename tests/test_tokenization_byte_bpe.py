@@ -109,3 +109,12 @@ def test_train_from_iterator_and_small_vocab(tmp_path: Path) -> None:
     assert tok.decode(tok.encode("line 7 of a tiny corpus")) == "line 7 of a tiny corpus"
     with pytest.raises(ValueError, match="too small"):
         train_byte_bpe(["x"], 200, tmp_path / "small")
+
+
+def test_rejects_a_non_byte_level_tokenizer_json(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer, models
+
+    word_level = Tokenizer(models.WordLevel({"a": 0, "<|endoftext|>": 1}, unk_token="a"))
+    word_level.save(str(tmp_path / "tokenizer.json"))
+    with pytest.raises(ValueError, match="not a byte-level BPE"):
+        build_tokenizer(TokenizerConfig("ByteBPETokenizer", tokenizer_path=str(tmp_path)))
