@@ -1,0 +1,136 @@
+"""ZeRO-2 and ZeRO-3 training checkpoints consolidate to the live model's weights.
+
+Two gloo processes train a tiny GLMModel for one step under DeepSpeed (ZeRO-2 and ZeRO-3 with
+data-parallel size 2, then ZeRO-2 with tensor-parallel size 2) and save checkpoints; the
+consolidated release checkpoint must hold exactly the weights the engines hold.
+"""
+
+import pytest
+import torch
+
+import change_mp
+from checkpointing import CheckpointError, load_model_checkpoint, locate_checkpoint
+from interop.zero import consolidate_zero_checkpoint
+from model import GLMConfig, GLMModel
+from tests.distributed import run_distributed
+
+CONFIG = dict(
+    num_layers=2,
+    hidden_size=32,
+    num_attention_heads=4,
+    vocab_size=256,
+    max_sequence_length=32,
+    embedding_dropout_prob=0.0,
+    attention_dropout_prob=0.0,
+    output_dropout_prob=0.0,
+)
+
+
+def _train_and_save(model, save_dir, stage, mpu=None):
+    import deepspeed
+
+    config = {
+        "train_micro_batch_size_per_gpu": 2,
+        "zero_optimization": {"stage": stage},
+        "steps_per_print": 10**6,
+    }
+    # torch's AdamW: DeepSpeed's own CPU Adam would JIT-compile for minutes.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=config, mpu=mpu)
+    generator = torch.Generator().manual_seed(torch.distributed.get_rank())
+    ids = torch.randint(0, 256, (2, 8), generator=generator)
+    positions = torch.stack([torch.arange(8).expand(2, 8), torch.zeros(2, 8, dtype=torch.long)], 1)
+    loss = engine(ids, positions, 4).float().logsumexp(-1).mean()
+    engine.backward(loss)
+    engine.step()
+    engine.save_checkpoint(str(save_dir), client_state={"iteration": 7})
+    params = list(engine.module.parameters())
+    with deepspeed.zero.GatheredParameters(params, enabled=stage == 3):
+        return {k: v.detach().clone() for k, v in engine.module.state_dict().items()}
+
+
+def _zero_worker(rank, world, tmp_path):
+    import os
+    import sys
+    import types
+
+    # DeepSpeed imports its Muon optimizer for type checks, and that import compiles kernels
+    # (10-25 s on CPU). We never use Muon: stand-ins answer the checks.
+    for name in ("muon_optimizer", "original_muon"):
+        stub = types.ModuleType(f"deepspeed.runtime.zero.muon.{name}")
+        stub.MuonWithAuxAdam = type("MuonWithAuxAdam", (), {})
+        stub.muon_update = stub.adam_update = None
+        sys.modules[stub.__name__] = stub
+    import deepspeed
+
+    import mpu
+
+    os.environ["LOCAL_RANK"] = str(rank)  # what a launcher sets; DeepSpeed checks it
+    deepspeed.init_distributed(dist_backend="gloo")
+    live = {}
+    for stage in (2, 3):
+        model = GLMModel(GLMConfig(**CONFIG), seed=3)
+        live[f"dp{stage}"] = _train_and_save(model, tmp_path / f"dp_zero{stage}", stage)
+    mpu.initialize_model_parallel(world)
+    model = GLMModel(GLMConfig(**CONFIG), seed=3)
+    live["tp2"] = _train_and_save(model, tmp_path / "tp_zero2", 2, mpu=mpu)
+    return live
+
+
+@pytest.fixture(scope="module")
+def zero_runs(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("zero")
+    return tmp_path, run_distributed(_zero_worker, 2, tmp_path, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", ["dp_zero2", "dp_zero3"])
+def test_zero_data_parallel_checkpoint_consolidates_to_live_weights(zero_runs, run):
+    tmp_path, live = zero_runs
+    (state,), iteration = consolidate_zero_checkpoint(tmp_path / run)
+    expected = live[0][f"dp{run[-1]}"]
+    assert iteration == 7
+    assert list(state) == list(expected)
+    for key, value in expected.items():
+        assert state[key].dtype == torch.float32
+        assert torch.equal(state[key], value), key
+
+
+@pytest.mark.slow
+def test_zero_tensor_parallel_checkpoint_merges_shards(zero_runs):
+    from model.glm import glm_partition_spec
+    from mpu.sharding import merge_tensors
+
+    tmp_path, live = zero_runs
+    (state,), _ = consolidate_zero_checkpoint(tmp_path / "tp_zero2")
+    shards = [live[rank]["tp2"] for rank in range(2)]
+    for key, value in state.items():
+        layout = glm_partition_spec(key)
+        full = merge_tensors([s[key] for s in shards], *layout) if layout else shards[0][key]
+        assert torch.equal(value, full), key
+
+
+@pytest.mark.slow
+def test_from_zero_cli_writes_a_loadable_release_checkpoint(zero_runs, tmp_path):
+    runs, live = zero_runs
+    out = tmp_path / "release_ckpt"
+    assert change_mp.main([str(runs / "dp_zero2"), "--from-zero", "--out", str(out)]) == 0
+    location = locate_checkpoint(out)
+    assert (location.tag, location.num_shards) == ("release", 1)
+    assert (out / "latest").read_text() == "release"
+    model = GLMModel(GLMConfig(**CONFIG), seed=None)
+    assert load_model_checkpoint(model, out)["iteration"] == 7
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, live[0]["dp2"][key]), key
+
+    half = tmp_path / "half_mp2"
+    argv = [str(runs / "dp_zero3"), "2", "--from-zero", "--dtype", "fp16", "--out", str(half)]
+    assert change_mp.main(argv) == 0
+    shard = torch.load(half / "release" / "mp_rank_01_model_states.pt", weights_only=True)
+    assert shard["module"]["word_embeddings.weight"].dtype == torch.float16
+    assert shard["module"]["word_embeddings.weight"].shape == (128, 32)
+
+
+def test_plain_checkpoint_is_not_taken_for_zero(reference_dir):
+    with pytest.raises(CheckpointError, match="not a ZeRO checkpoint"):
+        consolidate_zero_checkpoint(reference_dir / "checkpoints" / "glm-tiny-gpt2")
