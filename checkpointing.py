@@ -16,12 +16,17 @@ check, never as a shape traceback.
 
 from __future__ import annotations
 
+import json
+import os
+import random
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 TRACKER_FILES = ("latest_checkpointed_iteration.txt", "latest")
@@ -194,3 +199,156 @@ def load_model_checkpoint(
     check_state_against_model(state, model, shard, strict=strict)
     model.load_state_dict(state, strict=strict)
     return checkpoint
+
+
+# --- saving and resuming training runs -------------------------------------------------------
+
+INCOMPLETE_DIR = ".incomplete"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new content, never half."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _rng_state() -> dict:
+    from mpu import get_rng_tracker
+
+    state = {
+        "random_rng_state": random.getstate(),
+        "np_rng_state": np.random.get_state(),
+        "torch_rng_state": torch.get_rng_state(),
+        "rng_tracker_states": get_rng_tracker().get_states(),
+    }
+    if torch.cuda.is_available():
+        state["cuda_rng_state"] = torch.cuda.get_rng_state()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    from mpu import get_rng_tracker
+
+    random.setstate(_as_random_state(state["random_rng_state"]))
+    np.random.set_state(state["np_rng_state"])
+    torch.set_rng_state(state["torch_rng_state"])
+    get_rng_tracker().set_states(state["rng_tracker_states"])
+    if "cuda_rng_state" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda_rng_state"])
+
+
+def _as_random_state(value):
+    """``random.setstate`` needs tuples; a round trip through a checkpoint may give lists."""
+    version, internal, gauss = value
+    return version, tuple(internal), gauss
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def _barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def save_training_checkpoint(
+    engine,
+    save_dir: str | Path,
+    train_state: dict,
+    config: dict,
+    keep_last_n: int | None = None,
+    save_optimizer: bool = True,
+    save_rng: bool = True,
+) -> Path:
+    """Save everything needed to resume exactly, atomically, under tag ``<iteration>``.
+
+    All ranks write into ``<save_dir>/.incomplete/<tag>``; then rank 0 moves the folder into
+    place and rewrites the tracker files. A crash at any point leaves the previous checkpoint
+    and the trackers that point to it untouched.
+    """
+    save_dir = Path(save_dir)
+    tag = str(train_state["iteration"])
+    staging_root = save_dir / INCOMPLETE_DIR
+    if _rank() == 0:
+        shutil.rmtree(staging_root / tag, ignore_errors=True)
+        staging_root.mkdir(parents=True, exist_ok=True)
+    _barrier()
+    client_state = {
+        "iteration": train_state["iteration"],
+        "train_state": train_state,
+        "lr_scheduler": engine.scheduler.state_dict(),
+    }
+    engine.ds.save_checkpoint(
+        str(staging_root),
+        tag=tag,
+        client_state=client_state,
+        save_latest=False,
+    )
+    staging = staging_root / tag
+    if save_rng:
+        torch.save(_rng_state(), staging / f"rng_state_{_rank():05d}.pt")
+    if not save_optimizer and _rank() == 0:
+        for shard in staging.glob("*optim_states.pt"):
+            shard.unlink()
+    _barrier()
+    final = save_dir / tag
+    if _rank() == 0:
+        atomic_write_text(staging / "config.json", json.dumps(config, indent=1, default=str))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+        for tracker in TRACKER_FILES:
+            atomic_write_text(save_dir / tracker, tag)
+        if keep_last_n:
+            _prune_checkpoints(save_dir, keep_last_n, keep=tag)
+    _barrier()
+    return final
+
+
+def _prune_checkpoints(save_dir: Path, keep_last_n: int, keep: str) -> None:
+    tags = sorted(
+        (p for p in save_dir.iterdir() if p.is_dir() and p.name.isdigit()),
+        key=lambda p: int(p.name),
+    )
+    for old in tags[:-keep_last_n]:
+        if old.name != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def resume_training_checkpoint(
+    engine,
+    load_dir: str | Path,
+    load_optimizer: bool = True,
+    load_rng: bool = True,
+    load_lr_scheduler: bool = True,
+) -> dict | None:
+    """Restore a run saved by ``save_training_checkpoint``; returns its train state dict.
+
+    Returns None when ``load_dir`` holds no training state (e.g. a release checkpoint: load
+    its weights with ``load_model_checkpoint`` and start at iteration 0).
+    """
+    location = locate_checkpoint(load_dir)
+    root = location.tag_dir.parent
+    shard = load_checkpoint_file(location.shard_path(0)) if location.num_shards else {}
+    if "train_state" not in shard:
+        return None
+    _, client_state = engine.ds.load_checkpoint(
+        str(root),
+        tag=location.tag,
+        load_optimizer_states=load_optimizer,
+        load_lr_scheduler_states=False,
+    )
+    if client_state is None:
+        raise CheckpointError(f"DeepSpeed could not load {location.tag_dir}")
+    if load_lr_scheduler:
+        engine.scheduler.load_state_dict(client_state["lr_scheduler"])
+    rng_file = location.tag_dir / f"rng_state_{_rank():05d}.pt"
+    if load_rng and rng_file.is_file():
+        _set_rng_state(load_checkpoint_file(rng_file))
+    return dict(client_state["train_state"])

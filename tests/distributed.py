@@ -30,6 +30,7 @@ def _worker(rank, world_size, store_path, fn, args, results):
 
 
 def run_distributed(fn, world_size: int, tmp_path: Path, *args):
+    Path(tmp_path).mkdir(parents=True, exist_ok=True)
     store_path = str(Path(tmp_path) / f"store-{fn.__name__}-{world_size}")
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager:

@@ -1,0 +1,272 @@
+"""The training loop on DeepSpeed (CPU, gloo): precision, ZeRO, TP x DP, exact resume, atomic
+saves, LR schedules and parameter groups."""
+
+import math
+
+import pytest
+import torch
+
+import mpu
+from arguments import parse_args
+from checkpointing import (
+    CheckpointError,
+    locate_checkpoint,
+    resume_training_checkpoint,
+    save_training_checkpoint,
+)
+from model import GLMModel
+from tests.distributed import run_distributed
+from train_utils import (
+    AnnealingLR,
+    TrainHooks,
+    TrainState,
+    lm_forward_step,
+    model_parallel_batches,
+    param_groups,
+    set_random_seed,
+    train_loop,
+)
+
+TINY = [
+    "--block-lm",
+    "--num-layers",
+    "2",
+    "--hidden-size",
+    "32",
+    "--num-attention-heads",
+    "4",
+    "--max-position-embeddings",
+    "64",
+    "--seq-length",
+    "16",
+    "--batch-size",
+    "2",
+    "--lr",
+    "1e-3",
+    "--warmup",
+    "0.1",
+    "--lr-decay-style",
+    "cosine",
+    "--log-interval",
+    "1",
+]
+VOCAB = 128
+
+
+def synthetic_batches(args, start_samples: int, dp_rank: int, dp_world: int, fixed: bool = False):
+    """Deterministic micro-batches indexed by consumed samples (so a resumed run continues)."""
+    batch = args.train.batch_size
+    index = start_samples // (batch * dp_world)
+    while True:
+        seed = 0 if fixed else index * dp_world + dp_rank
+        generator = torch.Generator().manual_seed(seed)
+        length = args.data.seq_length
+        tokens = torch.randint(0, VOCAB, (batch, length), generator=generator)
+        sep = torch.full((batch,), length // 2)
+        positions = torch.stack(
+            [
+                torch.arange(length).expand(batch, -1),
+                (torch.arange(length) >= length // 2).long().expand(batch, -1),
+            ],
+            1,
+        )
+        loss_mask = (torch.arange(length) >= length // 2).float().expand(batch, -1)
+        yield {
+            "tokens": tokens,
+            "targets": tokens.roll(-1, 1),
+            "loss_mask": loss_mask,
+            "position_ids": positions,
+            "sep": sep,
+            "mode": "bert",
+        }
+        index += 1
+
+
+def _weights(model) -> torch.Tensor:
+    return torch.cat([p.detach().float().flatten() for p in model.parameters()])
+
+
+def _run(rank, world, argv, steps, save_dir=None, load_dir=None, fixed=False):
+    """Train ``steps`` optimizer steps; returns (losses, weights of TP rank 0 / DP rank 0)."""
+    from engine import build_engine
+    from train_utils import initialize_distributed
+
+    args = parse_args(TINY + argv)
+    device = initialize_distributed(args.parallel)
+    set_random_seed(args.train.seed, device)
+    model = GLMModel(args.model.glm_config(VOCAB), seed=args.train.seed)
+    engine = build_engine(model, args, train_iters=args.train.train_iters or steps)
+    state = TrainState()
+    if load_dir is not None:
+        state = TrainState(**resume_training_checkpoint(engine, load_dir))
+    dp_rank, dp_world = mpu.get_data_parallel_rank(), mpu.get_data_parallel_world_size()
+    reader = synthetic_batches(args, state.consumed_samples, dp_rank, dp_world, fixed)
+    batches = model_parallel_batches(reader if mpu.get_model_parallel_rank() == 0 else None, device)
+    losses = []
+
+    class Log:
+        def train_step(self, s, metrics):
+            losses.append(metrics["loss"])
+
+    train_loop(engine, batches, lm_forward_step, steps, args, state, TrainHooks(), log=Log())
+    if save_dir is not None:
+        save_training_checkpoint(engine, save_dir, vars(state), args.to_dict())
+    mpu.destroy_model_parallel()
+    return losses, _weights(engine.module)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("world", "argv"),
+    [
+        (1, []),
+        (1, ["--bf16"]),
+        (2, ["--model-parallel-size", "2"]),
+        (2, ["--zero-stage", "2"]),
+        (2, ["--zero-stage", "2", "--bf16"]),
+    ],
+    ids=["tp1-fp32", "tp1-bf16", "tp2-fp32", "dp2-zero2-fp32", "dp2-zero2-bf16"],
+)
+def test_training_runs_and_overfits_one_batch(tmp_path, world, argv):
+    results = run_distributed(
+        _run,
+        world,
+        tmp_path,
+        argv + ["--lr-decay-style", "constant", "--warmup", "0"],
+        12,
+        None,
+        None,
+        True,
+    )
+    losses, _ = results[0]
+    assert all(math.isfinite(x) for x in losses)
+    assert losses[-1] < losses[0] - 0.5, losses
+    if world == 2 and "--model-parallel-size" not in argv:
+        assert torch.equal(results[0][1], results[1][1])  # data-parallel replicas agree
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [[], ["--zero-stage", "2", "--bf16"]], ids=["fp32", "zero2-bf16"])
+def test_resume_continues_bit_for_bit(tmp_path, argv):
+    world = 2 if argv else 1
+    argv = [*argv, "--train-iters", "6"]  # the same schedule horizon in every phase
+    straight = run_distributed(_run, world, tmp_path / "a", argv, 6)
+    run_distributed(_run, world, tmp_path / "b", argv, 3, tmp_path / "ckpt")
+    resumed = run_distributed(_run, world, tmp_path / "c", argv, 6, None, tmp_path / "ckpt")
+    assert resumed[0][0] == straight[0][0][3:]
+    assert torch.equal(resumed[0][1], straight[0][1])
+
+
+def _crash_worker(rank, world, save_dir):
+    """Save at step 2, then crash half-way through saving step 4: step 2 must stay usable."""
+    from engine import build_engine
+    from train_utils import initialize_distributed
+
+    args = parse_args(TINY)
+    device = initialize_distributed(args.parallel)
+    set_random_seed(1, device)
+    engine = build_engine(GLMModel(args.model.glm_config(VOCAB), seed=1), args, train_iters=4)
+    state = TrainState()
+    batches = synthetic_batches(args, 0, 0, 1)
+    train_loop(engine, batches, lm_forward_step, 2, args, state)
+    save_training_checkpoint(engine, save_dir, vars(state), args.to_dict())
+    saved_weights = _weights(engine.module)
+    train_loop(engine, batches, lm_forward_step, 4, args, state)
+    original_save = torch.save
+
+    def crash(obj, path, *a, **k):
+        with open(path, "wb") as handle:
+            handle.write(b"partial")
+        raise KeyboardInterrupt("killed while saving")
+
+    torch.save = crash
+    try:
+        save_training_checkpoint(engine, save_dir, vars(state), args.to_dict())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        torch.save = original_save
+    engine.module.load_state_dict(
+        {k: torch.zeros_like(v) for k, v in engine.module.state_dict().items()}
+    )
+    restored = resume_training_checkpoint(engine, save_dir)
+    mpu.destroy_model_parallel()
+    return (
+        locate_checkpoint(save_dir).tag,
+        restored["iteration"],
+        torch.equal(_weights(engine.module), saved_weights),
+    )
+
+
+@pytest.mark.slow
+def test_crash_while_saving_keeps_previous_checkpoint(tmp_path):
+    tag, iteration, same = run_distributed(_crash_worker, 1, tmp_path, tmp_path / "ckpt")[0]
+    assert (tag, iteration, same) == ("2", 2, True)
+
+
+def test_resume_from_a_release_checkpoint_returns_none_for_weights_only(reference_dir):
+    class NoEngine:
+        pass
+
+    assert (
+        resume_training_checkpoint(NoEngine(), reference_dir / "checkpoints/glm-tiny-gpt2") is None
+    )
+
+
+def test_resume_from_missing_folder_is_clear(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        resume_training_checkpoint(None, tmp_path / "nope")
+
+
+def _lr_curve(style, steps=100, warmup=0.1, ratio=0.1):
+    args = parse_args(
+        ["--lr-decay-style", style, "--warmup", str(warmup), "--lr-decay-ratio", str(ratio)]
+    )
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = AnnealingLR(optimizer, args.schedule, peak_lr=1.0, horizon=steps)
+    curve = [schedule.get_lr()]
+    for _ in range(2 * steps):
+        schedule.step()
+        curve.append(optimizer.param_groups[0]["lr"])
+    return curve
+
+
+def test_warmup_then_decay_to_the_floor():
+    for style in ("linear", "cosine", "exponential"):
+        curve = _lr_curve(style)
+        assert (
+            curve[0] == 0.0 and curve[5] == pytest.approx(0.5) and curve[10] == pytest.approx(1.0)
+        )
+        assert curve[100] == pytest.approx(0.1) and curve[200] == pytest.approx(0.1)  # clamped
+        assert all(a >= b - 1e-12 for a, b in zip(curve[10:], curve[11:], strict=False))
+    assert _lr_curve("cosine")[55] == pytest.approx(0.1 + 0.9 * 0.5)
+    assert _lr_curve("linear")[55] == pytest.approx(1 - 0.9 * 0.5)
+    assert _lr_curve("exponential")[55] == pytest.approx(0.1**0.5)
+    assert set(_lr_curve("constant", warmup=0)) == {1.0}
+
+
+def test_switch_linear_decays_from_current_rate_to_zero():
+    args = parse_args(["--lr-decay-style", "cosine", "--warmup", "0"])
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = AnnealingLR(optimizer, args.schedule, peak_lr=1.0, horizon=100)
+    for _ in range(50):
+        schedule.step()
+    current = schedule.get_lr()
+    schedule.switch_to_linear(remaining_steps=10)
+    assert schedule.get_lr() == pytest.approx(current)
+    for _ in range(10):
+        schedule.step()
+    assert schedule.get_lr() == pytest.approx(0.0)
+
+
+def test_no_weight_decay_on_biases_and_layernorm():
+    args = parse_args(TINY)
+    model = GLMModel(args.model.glm_config(VOCAB))
+    decay, no_decay = param_groups(model, 0.1)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert no_decay["weight_decay"] == 0.0 and decay["weight_decay"] == 0.1
+    assert all(
+        names[id(p)].endswith("bias") or "layernorm" in names[id(p)] for p in no_decay["params"]
+    )
+    assert not any(names[id(p)].endswith("bias") for p in decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(names)
