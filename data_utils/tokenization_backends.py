@@ -74,12 +74,12 @@ def _vocab_list(vocab: dict[str, int], source: str) -> list[str]:
     return tokens
 
 
-def _make_room(cache: dict[str, list[int]], n: int) -> None:
+def _make_room(cache: dict[str, tuple[int, ...]], n: int) -> None:
     if len(cache) + n > _CACHE_ENTRIES:
         cache.clear()
 
 
-def _forget_long(cache: dict[str, list[int]], keys: Iterable[str]) -> None:
+def _forget_long(cache: dict[str, tuple[int, ...]], keys: Iterable[str]) -> None:
     for key in keys:
         if len(key) > _CACHE_MAX_CHARS:
             del cache[key]
@@ -118,8 +118,8 @@ class ByteLevelBPEBackend(HFBackend):
     def __init__(self, tokenizer: Tokenizer, source: str) -> None:
         super().__init__(tokenizer, source)
         self._bpe = tokenizer.model
-        self._chunk_ids: dict[str, list[int]] = {}
-        self._word_ids: dict[str, list[int]] = {}
+        self._chunk_ids: dict[str, tuple[int, ...]] = {}
+        self._word_ids: dict[str, tuple[int, ...]] = {}
 
     @classmethod
     def from_vocab_files(cls, vocab_json: Path, merges_txt: Path) -> "ByteLevelBPEBackend":
@@ -168,9 +168,14 @@ class ByteLevelBPEBackend(HFBackend):
         new_words = words.difference(word_ids)
         for word in new_words:
             spelled = word.encode("utf-8").decode("latin-1").translate(_SPELL_BYTES)
-            word_ids[word] = [t.id for t in self._bpe.tokenize(spelled)]
-        for chunk, words_of_chunk in zip(new_chunks, chunk_words, strict=True):
-            chunk_ids[chunk] = list(chain.from_iterable(map(word_ids.__getitem__, words_of_chunk)))
+            word_ids[word] = tuple([t.id for t in self._bpe.tokenize(spelled)])
+        for chunk, in_chunk in zip(new_chunks, chunk_words, strict=True):
+            # tuples: immutable, so one-word chunks share their word's ids, and faster to chain
+            chunk_ids[chunk] = (
+                word_ids[in_chunk[0]]
+                if len(in_chunk) == 1
+                else tuple(chain.from_iterable(map(word_ids.__getitem__, in_chunk)))
+            )
         _forget_long(word_ids, new_words)
         return new_chunks
 
