@@ -1,0 +1,235 @@
+"""Fill the blanks of texts with a GLM: interactively, or a file of texts in batches.
+
+    python generate_samples.py <model flags> --load-pretrained CKPT [--top-k 1 | --temperature T]
+    python generate_samples.py ... --input-file texts.txt --output-file fills.jsonl
+    torchrun --nproc-per-node 2 generate_samples.py ... --model-parallel-size 2
+
+Mark blanks with [MASK] (short), [sMASK] (sentence) or [gMASK] (long generation); a text with
+none gets a [gMASK] at the end. Blanks are filled left to right, each seeing the earlier fills.
+
+Interactive mode (stdin is a terminal): type a text at the prompt; `stop` or Ctrl-D quits, a text
+that cannot be filled prints an error and the session goes on. Batch mode (--input-file, or stdin
+from a pipe): one text per line in, one JSON line out per text (--output-file, default stdout):
+{"context", "fills", "fill_ids", "text"} where text is the context with each blank replaced by
+its fill, or {"context", "error"} for a text that cannot be filled. Decoding is greedy with
+--top-k 1, beam search with --num-beams > 1, else sampling seeded by --seed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import TextIO
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+import mpu
+from arguments import GLMArgs, parse_args
+from checkpointing import load_model_checkpoint
+from data_utils.tokenization import GLMTokenizer, build_tokenizer
+from model import GLMModel
+from model.blank_filling import FillResult, fill_blanks, fill_blanks_batch, prepare_blank_input
+from model.generation import GenerationConfig
+
+PROMPT = "Context prompt (stop to exit) >>> "
+log = logging.getLogger("generate_samples")
+
+
+def generation_config(args: GLMArgs) -> GenerationConfig:
+    g = args.generation
+    return GenerationConfig(
+        out_seq_length=g.out_seq_length,
+        temperature=g.temperature,
+        top_k=g.top_k,
+        top_p=g.top_p,
+        num_beams=g.num_beams,
+        length_penalty=g.length_penalty,
+        no_repeat_ngram_size=g.no_repeat_ngram_size,
+        min_tgt_length=g.min_tgt_length,
+        no_block_position=not args.masking.block_position_encoding,
+        seed=args.train.seed,
+    )
+
+
+def setup_device(args: GLMArgs) -> torch.device:
+    """A process group only under a launcher or with tensor parallelism; else plain CPU/GPU."""
+    world = dist.get_world_size() if dist.is_initialized() else int(os.environ.get("WORLD_SIZE", 1))
+    tp = args.parallel.model_parallel_size
+    cuda = torch.cuda.is_available()
+    if world == 1 and tp == 1:
+        return torch.device("cuda" if cuda else "cpu")
+    if world != tp:
+        raise ValueError(
+            f"generation runs one model over all processes: launch exactly "
+            f"--model-parallel-size {tp} processes, not {world}"
+        )
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else None
+    if device is not None:
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():  # torchrun's environment says where the others are
+        dist.init_process_group(args.parallel.distributed_backend or ("nccl" if cuda else "gloo"))
+    mpu.initialize_model_parallel(tp)
+    return device or torch.device("cpu")
+
+
+def load_model(args: GLMArgs, vocab_size: int, device: torch.device) -> GLMModel:
+    path = args.checkpoint.load or args.checkpoint.load_pretrained
+    if path is None:
+        raise ValueError("no weights to fill blanks with: give --load-pretrained (or --load) CKPT")
+    model = GLMModel(args.model.glm_config(vocab_size, parallel_output=False), seed=None)
+    load_model_checkpoint(
+        model,
+        path,
+        tp_rank=mpu.get_model_parallel_rank(),
+        tp_world=mpu.get_model_parallel_world_size(),
+    )
+    dtype = torch.float32
+    if args.optim.bf16:
+        dtype = torch.bfloat16
+    elif args.optim.fp16 and device.type == "cuda":
+        dtype = torch.float16
+    elif args.optim.fp16:
+        log.info("--fp16 is for GPUs: decoding on CPU in fp32")
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def is_first_rank() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def share(value: object) -> object:
+    """Rank 0's ``value`` on every rank of the tensor-parallel group."""
+    if not dist.is_initialized():
+        return value
+    box = [value]
+    dist.broadcast_object_list(
+        box, src=mpu.get_model_parallel_src_rank(), group=mpu.get_model_parallel_group()
+    )
+    return box[0]
+
+
+def read_prompt() -> str | None:
+    """The next text typed on rank 0 (None: the user quit), the same on every rank."""
+    text = None
+    if is_first_rank():
+        try:
+            text = input(PROMPT)
+        except (EOFError, KeyboardInterrupt):
+            print()
+        if text is not None and text.strip() == "stop":
+            text = None
+    return share(text)
+
+
+def show(result: FillResult, seconds: float) -> None:
+    print(f"\nTaken time {seconds:.2f} s")
+    print(f"Context: {result.context}")
+    print(f"GLM: {result.output_text}")
+    print(f"Filled: {result.text}\n", flush=True)
+
+
+def run_interactive(
+    model: GLMModel, tokenizer: GLMTokenizer, config: GenerationConfig, gen: torch.Generator
+) -> None:
+    while (text := read_prompt()) is not None:
+        start = time.perf_counter()
+        try:
+            result = fill_blanks(model, tokenizer, text, config, gen)
+        except ValueError as error:
+            if is_first_rank():
+                print(f"Error: {error}", flush=True)
+            continue
+        if is_first_rank():
+            show(result, time.perf_counter() - start)
+
+
+def fill_lines(
+    model: GLMModel,
+    tokenizer: GLMTokenizer,
+    config: GenerationConfig,
+    gen: torch.Generator,
+    lines: list[str],
+) -> list[dict]:
+    """One record per line: the fills, or the reason the line cannot be filled."""
+    records: list[dict | None] = [None] * len(lines)
+    ready = []
+    for i, line in enumerate(lines):
+        try:
+            ready.append(
+                (i, prepare_blank_input(tokenizer, line, config, model.config.max_sequence_length))
+            )
+        except ValueError as error:
+            records[i] = {"context": line, "error": str(error)}
+    if ready:
+        results = fill_blanks_batch(model, tokenizer, [b for _, b in ready], config, gen)
+        for (i, _), result in zip(ready, results, strict=True):
+            records[i] = result.to_record()
+    return records
+
+
+def run_batch(
+    model: GLMModel,
+    tokenizer: GLMTokenizer,
+    config: GenerationConfig,
+    gen: torch.Generator,
+    lines: list[str],
+    out: TextIO | None,
+    batch_size: int,
+) -> None:
+    progress = tqdm(total=len(lines), desc="filling", unit="text", disable=out is None)
+    for start in range(0, len(lines), batch_size):
+        chunk = lines[start : start + batch_size]
+        for record in fill_lines(model, tokenizer, config, gen, chunk):
+            if out is not None:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        if out is not None:
+            out.flush()
+        progress.update(len(chunk))
+    progress.close()
+
+
+def read_lines(path: str | None) -> list[str]:
+    if path is None:
+        return sys.stdin.read().splitlines()
+    with open(path, encoding="utf-8") as f:
+        return f.read().splitlines()
+
+
+def open_output(path: str | None) -> TextIO | None:
+    """Rank 0 writes (to ``path`` or stdout); the other ranks only compute."""
+    if not is_first_rank():
+        return None
+    return sys.stdout if path is None else open(path, "w", encoding="utf-8")  # noqa: SIM115
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = parse_args(argv, description="GLM blank filling")
+    try:
+        device = setup_device(args)
+        tokenizer = build_tokenizer(args.tokenizer)
+        model = load_model(args, tokenizer.vocab_size, device)
+        config = generation_config(args)
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"generate_samples.py: error: {error}")
+    gen = config.make_generator(device)
+    interactive = share(args.generation.input_file is None and sys.stdin.isatty())
+    if interactive:
+        run_interactive(model, tokenizer, config, gen)
+        return
+    lines = share(read_lines(args.generation.input_file) if is_first_rank() else None)
+    out = open_output(args.generation.output_file)
+    try:
+        run_batch(model, tokenizer, config, gen, lines, out, args.generation.batch_size)
+    finally:
+        if out not in (None, sys.stdout):
+            out.close()
+
+
+if __name__ == "__main__":
+    main()
