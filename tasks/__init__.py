@@ -1,7 +1,8 @@
 """Finetuning and evaluation tasks; importing this package registers every built-in task."""
 
+import tasks.language_model  # noqa: F401  (registers lambda, wikitext, language_model)
+import tasks.multichoice  # noqa: F401  (registers multichoice)
+import tasks.superglue.finetune  # noqa: F401  (registers the cloze/classification tasks)
 from tasks.registry import TASKS, TaskData, TaskSpec, get_task, register_task
-
-import tasks.language_model  # noqa: E402, F401  (registers lambda, wikitext, language_model)
 
 __all__ = ["TASKS", "TaskData", "TaskSpec", "get_task", "register_task"]

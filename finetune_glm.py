@@ -1,0 +1,201 @@
+"""Finetune or evaluate GLM on a task: ``python finetune_glm.py --task copa --data-dir ... ``.
+
+args -> distributed -> tokenizer -> task (from the registry) -> datasets -> model/head ->
+``--load-pretrained`` -> DeepSpeed engine -> epochs (dev metrics every ``--eval-epoch`` epochs;
+the best by ``--validation-metric`` is saved as ``<save>/best`` with ``results.json``) -> final
+evaluation on test (dev with ``--eval-valid`` or when there is no test split) ->
+``test_results.json``. ``--epochs 0`` evaluates only. Outputs go to
+``<summary-dir>/runs/<experiment-name>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from itertools import cycle
+from pathlib import Path
+
+import mpu
+from arguments import parse_args
+from checkpointing import resume_training_checkpoint, save_training_checkpoint
+from data_utils.tokenization import build_tokenizer
+from tasks import get_task
+from tasks.data_utils import collate
+from tasks.pretrained import init_prompts, load_pretrained
+from tasks.results import check_results_absent, load_best_model, save_best_model, write_results
+from train_utils import (
+    TrainHooks,
+    TrainState,
+    evaluate_loss,
+    initialize_distributed,
+    set_random_seed,
+    train_loop,
+)
+from training_log import TrainingLog, setup_logging
+
+logger = logging.getLogger("glm")
+
+
+def epoch_batches(loader, sampler, seed: int, start_epoch: int):
+    """Micro-batches epoch after epoch, reshuffled with ``seed + epoch``."""
+    epoch = start_epoch
+    while True:
+        sampler.set_epoch(seed + epoch)
+        yield from loader
+        epoch += 1
+
+
+def make_loader(dataset, args, spec, batch_size: int, shuffle: bool):
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    sampler = DistributedSampler(
+        dataset,
+        num_replicas=mpu.get_data_parallel_world_size(),
+        rank=mpu.get_data_parallel_rank(),
+        shuffle=shuffle,
+        seed=args.train.seed,
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=spec.collate or collate,
+        num_workers=args.data.num_workers,
+    )
+    return loader, sampler
+
+
+class EpochEnd:
+    """After every optimizer step: at epoch ends save, evaluate on dev, keep the best."""
+
+    def __init__(self, args, spec, engine, data, tokenizer, log, log_dir, save_dir, steps):
+        self.args, self.spec, self.engine, self.data, self.tokenizer = (
+            args,
+            spec,
+            engine,
+            data,
+            tokenizer,
+        )
+        self.log, self.log_dir, self.save_dir, self.steps_per_epoch = log, log_dir, save_dir, steps
+        self.metric = args.task.validation_metric or spec.metrics[0]
+
+    def __call__(self, state: TrainState) -> None:
+        if state.iteration % self.steps_per_epoch:
+            return
+        epoch, args = state.iteration // self.steps_per_epoch, self.args
+        if self.save_dir is not None and epoch % args.checkpoint.save_epoch == 0:
+            save_training_checkpoint(
+                self.engine,
+                self.save_dir,
+                vars(state),
+                args.to_dict(),
+                args.checkpoint.keep_last_n,
+                not args.checkpoint.no_save_optim,
+                not args.checkpoint.no_save_rng,
+            )
+        if self.data.dev is None or args.task.no_validation or epoch % args.train.eval_epoch:
+            return
+        results = self.spec.evaluate(
+            self.engine.module, self.data.dev, args, self.tokenizer, "dev", self.log_dir
+        )
+        self.engine.ds.train()
+        self.log.evaluation(state, results, prefix="dev")
+        if self.metric not in results:
+            raise ValueError(f"--validation-metric {self.metric} is not one of {sorted(results)}")
+        if state.best_metric is None or results[self.metric] > state.best_metric:
+            state.best_metric = results[self.metric]
+            if self.save_dir is not None:
+                save_best_model(self.engine.module, self.save_dir, state.iteration)
+            write_results(
+                self.log_dir / "results.json", {**results, "type": "validation", "epoch": epoch}
+            )
+
+
+def train(args, spec, model, data, tokenizer, log_dir: Path, save_dir: Path | None):
+    """Train for ``--epochs``; returns the trained module."""
+    from engine import build_engine
+
+    if spec.forward_step is None:
+        raise ValueError(f"--task {spec.name} is evaluation only: run it with --epochs 0")
+    if data.train is None:
+        raise ValueError(f"--task {spec.name} has no training data in --data-dir")
+    loader, sampler = make_loader(data.train, args, spec, args.train.batch_size, shuffle=True)
+    steps_per_epoch = max(1, len(loader) // args.train.gradient_accumulation_steps)
+    num_steps = args.train.epochs * steps_per_epoch
+    engine = build_engine(model, args, train_iters=num_steps)
+    state = TrainState()
+    if args.checkpoint.load:
+        restored = resume_training_checkpoint(
+            engine,
+            args.checkpoint.load,
+            not args.checkpoint.no_load_optim,
+            not args.checkpoint.no_load_rng,
+            not args.checkpoint.no_load_lr_scheduler,
+        )
+        state = TrainState(**restored) if restored else state
+    batches = epoch_batches(loader, sampler, args.train.seed, state.iteration // steps_per_epoch)
+
+    def forward(batch, module):
+        return spec.forward_step(batch, module, args)
+
+    log = TrainingLog(log_dir, num_steps, state.iteration, args.log.log_interval)
+    hooks = TrainHooks(
+        on_step_end=EpochEnd(
+            args, spec, engine, data, tokenizer, log, log_dir, save_dir, steps_per_epoch
+        )
+    )
+    if data.dev is not None and not args.task.no_validation:
+        eval_batch = args.train.eval_batch_size or args.train.batch_size
+        dev_batches = cycle(make_loader(data.dev, args, spec, eval_batch, shuffle=False)[0])
+        hooks.evaluate = lambda s: evaluate_loss(
+            engine.ds, dev_batches, forward, args.train.eval_iters
+        )
+    logger.info("training %s: %d epochs x %d steps", spec.name, args.train.epochs, steps_per_epoch)
+    train_loop(engine, batches, forward, num_steps, args, state, hooks, log)
+    log.close()
+    return engine.module
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    args = parse_args(argv, description="GLM finetuning and evaluation")
+    if args.task.task is None:
+        raise SystemExit("finetune_glm.py: error: --task is required")
+    device = initialize_distributed(args.parallel)
+    setup_logging()
+    set_random_seed(args.train.seed, device)
+    tokenizer = build_tokenizer(args.tokenizer)
+    spec = get_task(args.task.task)
+    log_dir = Path(args.log.summary_dir or ".") / "runs" / args.train.experiment_name
+    check_results_absent(log_dir, args.task.overwrite, args.checkpoint.load is not None)
+    data = spec.build_datasets(args, tokenizer)
+    model = spec.build_model(args, tokenizer)
+    if args.checkpoint.load_pretrained:
+        load_pretrained(
+            model,
+            args.checkpoint.load_pretrained,
+            mpu.get_model_parallel_rank(),
+            mpu.get_model_parallel_world_size(),
+        )
+    if args.task.prompt_init:
+        init_prompts(model, getattr(model, "task_tokens", None), args.train.seed)
+    model.to(device)
+    save = args.checkpoint.save
+    save_dir = Path(save) / args.train.experiment_name if save else None
+    if (args.train.epochs or 0) > 0:
+        model = train(args, spec, model, data, tokenizer, log_dir, save_dir)
+        if save_dir is not None and load_best_model(model, save_dir):
+            logger.info("reloaded the best checkpoint from %s", save_dir / "best")
+    use_dev = args.task.eval_valid or data.test is None
+    dataset, split = (data.dev, "dev") if use_dev else (data.test, "test")
+    if dataset is None:
+        raise ValueError(f"--task {spec.name} found no dev or test data to evaluate")
+    results = spec.evaluate(model, dataset, args, tokenizer, split, log_dir)
+    write_results(
+        log_dir / "test_results.json",
+        {**results, "type": "test" if split == "test" else "validation"},
+    )
+    logger.info("%s results: %s", split, results)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Zero-shot multiple choice (``--task multichoice``): score each choice's log-likelihood.
+
+Data: the JSON-lines files of ``--test-data`` (glob patterns, ``**`` recursive), one record per
+line: ``{"inputs_pretokenized": str, "choices_pretokenized": [str, ...], "label": int}``.
+
+Bidirectional (default), per choice: ``[CLS] input [MASK] [eos] [sop] choice[:-1]`` (a
+``[MASK]`` is appended when the input has no blank; the input keeps its last tokens when too
+long); the choice tokens are scored with no ``[eop]``. ``--unidirectional``:
+``[CLS] [gMASK] [sop] input choice[:-1]``, the whole text in Part B at position 1 and block
+positions 1.., only the choice tokens scored. Score = sum of log-probs, divided by
+``len(choice) ** --length-penalty`` when that is > 0; the prediction is the best choice.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model import GLMModel
+from model.heads import GLMForMultiTokenCloze
+from tasks.data_utils import InputExample, build_cloze_input, stack_rows
+from tasks.registry import TaskData, TaskSpec, register_task
+from tasks.superglue.dataset import TaskDataset
+from tasks.superglue.evaluate import is_writer, predict, write_jsonl
+from tasks.superglue.metrics import accuracy
+from tasks.superglue.readers import DataError, read_jsonl
+
+
+def expand_files(patterns: tuple[str, ...] | None) -> list[Path]:
+    if not patterns:
+        raise ValueError("--task multichoice reads --test-data: give its JSON-lines file(s)")
+    files = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern, recursive=True))
+        if not matches:
+            raise FileNotFoundError(f"--test-data {pattern} matches no file")
+        files += [Path(m) for m in matches]
+    return files
+
+
+def read_multichoice(files: list[Path]) -> list[InputExample]:
+    examples = []
+    for path in files:
+        for rec in read_jsonl(path):
+            choices = rec.get("choices_pretokenized", kind=list)
+            if not choices or not all(isinstance(c, str) for c in choices):
+                raise DataError(
+                    f"{rec.where()}: field 'choices_pretokenized' must be a "
+                    "non-empty list of strings"
+                )
+            label = rec.get("label", kind=int, default=None)
+            if label is not None and not 0 <= label < len(choices):
+                raise DataError(
+                    f"{rec.where()}: field 'label' is {label}, expected 0..{len(choices) - 1}"
+                )
+            text = rec.get("inputs_pretokenized", kind=str)
+            examples.append(
+                InputExample(
+                    f"{path.name}-{rec.line}",
+                    text,
+                    None,
+                    None if label is None else str(label),
+                    {"choices": choices},
+                    len(examples),
+                    len(choices),
+                )
+            )
+    return examples
+
+
+def _bidirectional(
+    tokenizer, text: list[int], choice: list[int], seq_length: int, longest: int
+) -> dict[str, Any]:
+    blanks = [i for i, t in enumerate(text) if t in tokenizer.blank_mask_ids]
+    if not blanks:
+        text = [*text, tokenizer.mask_id]
+    mask_id = text[blanks[-1]] if blanks else tokenizer.mask_id
+    if len(text) + longest + 2 > seq_length:
+        text = text[len(text) - (seq_length - longest - 2) :]
+    return build_cloze_input(text, None, choice, seq_length, tokenizer, mask_id=mask_id)
+
+
+def _unidirectional(
+    tokenizer, text: list[int], choice: list[int], seq_length: int, block_position: bool
+) -> dict[str, Any]:
+    keep = max(seq_length - len(choice) - 3, 0)
+    text = text[len(text) - keep :] if len(text) > keep else text
+    mask = tokenizer.gmask_id if tokenizer.gmask_id is not None else tokenizer.mask_id
+    part_b = [tokenizer.sop_id, *text, *choice[:-1]]
+    length = 2 + len(part_b)
+    targets = np.zeros(length, dtype=np.int64)
+    targets[2:] = [*text, *choice]
+    logit_mask = np.zeros(length, dtype=np.int64)
+    logit_mask[length - len(choice) :] = 1
+    blocks = np.arange(1, len(part_b) + 1) if block_position else np.ones(len(part_b))
+    positions = np.stack(
+        [np.concatenate([[0, 1], np.ones(len(part_b))]), np.concatenate([[0, 0], blocks])]
+    ).astype(np.int64)
+    return {
+        "input_ids": np.asarray([tokenizer.cls_id, mask, *part_b], dtype=np.int64),
+        "position_ids": positions,
+        "sep": 2,
+        "target_ids": targets,
+        "logit_mask": logit_mask,
+    }
+
+
+def encode_multichoice(
+    tokenizer,
+    example: InputExample,
+    seq_length: int,
+    unidirectional: bool,
+    block_position: bool = True,
+) -> dict[str, Any]:
+    text = tokenizer.encode(example.text_a)
+    choices = [tokenizer.encode(c) for c in example.meta["choices"]]
+    if any(not c for c in choices):
+        raise ValueError(f"example {example.guid}: a choice encodes to no tokens")
+    longest = max(len(c) for c in choices)
+    if unidirectional:
+        rows = [_unidirectional(tokenizer, text, c, seq_length, block_position) for c in choices]
+    else:
+        rows = [_bidirectional(tokenizer, text, c, seq_length, longest) for c in choices]
+    sample = stack_rows(rows)
+    sample.update(label=int(example.label or 0), num_choices=len(choices))
+    return sample
+
+
+def build_datasets(args, tokenizer) -> TaskData:
+    examples = read_multichoice(expand_files(args.data.test_data))
+    seq, uni = args.data.seq_length, args.task.unidirectional
+    block = args.masking.block_position_encoding
+
+    def encode(example: InputExample) -> dict[str, Any]:
+        return encode_multichoice(tokenizer, example, seq, uni, block)
+
+    return TaskData(test=TaskDataset(examples, encode, "test", labels=()))
+
+
+def build_model(args, tokenizer) -> GLMForMultiTokenCloze:
+    glm = GLMModel(args.model.glm_config(tokenizer.vocab_size), seed=args.train.seed)
+    return GLMForMultiTokenCloze(glm, take_softmax=True, length_penalty=args.task.length_penalty)
+
+
+def evaluate(model, dataset, args, tokenizer, split: str, output_dir: Path | None) -> dict:
+    batch_size = args.train.eval_batch_size or args.train.batch_size
+    predictions = predict(model, dataset, batch_size)
+    examples = dataset.examples
+    if output_dir is not None and is_writer():
+        write_jsonl(
+            Path(output_dir) / f"{split}.jsonl",
+            [{"idx": ex.idx, "label": p} for p, ex in zip(predictions, examples, strict=True)],
+        )
+    if any(ex.label is None for ex in examples):
+        return {}
+    return {"accuracy": accuracy(predictions, [int(ex.label) for ex in examples])}
+
+
+def copa_to_multichoice(record: dict) -> dict:
+    """A COPA record as a multichoice one: "premise because|so" and the two choices."""
+    connective = "because" if record["question"] == "cause" else "so"
+    premise = record["premise"].rstrip(".!? ")
+    choices = [record[k][:1].lower() + record[k][1:] for k in ("choice1", "choice2")]
+    return {
+        "inputs_pretokenized": f"{premise} {connective}",
+        "choices_pretokenized": choices,
+        "label": record["label"],
+    }
+
+
+register_task(
+    TaskSpec(
+        name="multichoice",
+        family="multichoice",
+        build_datasets=build_datasets,
+        build_model=build_model,
+        forward_step=None,
+        evaluate=evaluate,
+        metrics=("accuracy",),
+    )
+)

@@ -1,0 +1,80 @@
+"""Finetuning outputs: ``results.json`` / ``test_results.json`` and the ``best`` checkpoint.
+
+``<save>/best/mp_rank_XX_model_states.pt`` holds ``{"module": state_dict, "iteration": n}``
+(model weights only, the GLM layout), ``<save>/best_checkpointed_iteration.txt`` the iteration
+it was taken at. Global rank 0 writes the JSON files; data-parallel rank 0 of every
+tensor-parallel rank writes its shard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from checkpointing import load_model_checkpoint
+from mpu import get_data_parallel_rank, get_model_parallel_rank, get_model_parallel_world_size
+
+BEST_TAG = "best"
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def _barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_results(path: Path, results: dict) -> None:
+    """``results`` as indented JSON at ``path`` (global rank 0 only)."""
+    if _rank() == 0:
+        _atomic_write(Path(path), json.dumps(results, indent=2, sort_keys=False) + "\n")
+
+
+def check_results_absent(log_dir: Path, overwrite: bool, resuming: bool) -> None:
+    """Refuse to redo a finished run unless ``--overwrite`` (or ``--load`` to resume)."""
+    done = Path(log_dir) / "test_results.json"
+    if done.exists() and not (overwrite or resuming):
+        raise FileExistsError(
+            f"{done} exists: this run finished already; pass --overwrite to run it again"
+        )
+
+
+def save_best_model(model: nn.Module, save_dir: Path, iteration: int) -> None:
+    """Save the model weights as tag ``best`` and record ``iteration``."""
+    save_dir = Path(save_dir)
+    folder = save_dir / BEST_TAG
+    if get_data_parallel_rank() == 0:
+        folder.mkdir(parents=True, exist_ok=True)
+        shard = folder / f"mp_rank_{get_model_parallel_rank():02d}_model_states.pt"
+        tmp = shard.with_name(f".{shard.name}.tmp-{os.getpid()}")
+        torch.save({"module": model.state_dict(), "iteration": iteration}, tmp)
+        os.replace(tmp, shard)
+    _barrier()
+    if _rank() == 0:
+        _atomic_write(save_dir / "best_checkpointed_iteration.txt", str(iteration))
+    _barrier()
+
+
+def load_best_model(model: nn.Module, save_dir: Path) -> bool:
+    """Reload the ``best`` weights if a best checkpoint was saved; returns whether it was."""
+    folder = Path(save_dir) / BEST_TAG
+    if not folder.is_dir():
+        return False
+    load_model_checkpoint(
+        model, folder, get_model_parallel_rank(), get_model_parallel_world_size(), strict=True
+    )
+    return True

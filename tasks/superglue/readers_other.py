@@ -1,0 +1,235 @@
+"""Readers of the non-SuperGLUE formats: GLUE TSVs, text-classification CSVs, X-Stance, RACE,
+SQuAD (as a cloze task) and the CLUE JSON-lines files (AFQMC, TNEWS, CLUEWSC)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+from tasks.data_utils import InputExample
+from tasks.superglue.readers import DataError, check_file, read_jsonl
+
+
+def _rows(path: Path, delimiter: str, skip_header: bool) -> list[tuple[int, list[str]]]:
+    with check_file(path).open(encoding="utf-8", newline="") as handle:
+        quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+        rows = list(enumerate(csv.reader(handle, delimiter=delimiter, quoting=quoting), start=1))
+    rows = [(n, row) for n, row in rows if row]
+    rows = rows[1:] if skip_header else rows
+    if not rows:
+        raise DataError(f"{path}: the file is empty, expected one example per line")
+    return rows
+
+
+def _cell(path: Path, line: int, row: list[str], column: int, name: str) -> str:
+    if not -len(row) <= column < len(row):
+        raise DataError(f"{path}:{line}: missing field '{name}' (column {column + 1})")
+    return row[column]
+
+
+def _check_label(path: Path, line: int, label: str, labels: tuple[str, ...]) -> str:
+    if label not in labels:
+        raise DataError(
+            f"{path}:{line}: field 'label' is {label!r}, expected one of {', '.join(labels)}"
+        )
+    return label
+
+
+# GLUE TSV layouts: task -> (text_a column, text_b column or None, label column, header?) for
+# labelled files and (text_a, text_b) for the unlabelled test files.
+GLUE_COLUMNS = {
+    "mnli": ((8, 9, -1, True), (8, 9)),
+    "sst2": ((0, None, 1, True), (1, None)),
+    "cola": ((3, None, 1, False), (1, None)),
+    "mrpc": ((3, 4, 0, True), (3, 4)),
+    "qqp": ((3, 4, 5, True), (1, 2)),
+    "qnli": ((1, 2, -1, True), (1, 2)),
+}
+
+
+def read_glue(path: Path, split: str, labels: tuple[str, ...], task: str) -> list[InputExample]:
+    labelled, unlabelled = GLUE_COLUMNS[task]
+    has_label = split != "test"
+    a, b = labelled[:2] if has_label else unlabelled
+    examples = []
+    for line, row in _rows(path, "\t", skip_header=labelled[3] or not has_label):
+        label = None
+        if has_label:
+            label = _check_label(path, line, _cell(path, line, row, labelled[2], "label"), labels)
+        text_b = _cell(path, line, row, b, "text_b") if b is not None else None
+        examples.append(
+            InputExample(
+                f"{split}-{line}",
+                _cell(path, line, row, a, "text_a"),
+                text_b,
+                label,
+                idx=len(examples),
+            )
+        )
+    return examples
+
+
+def read_text_classification(
+    path: Path, split: str, labels: tuple[str, ...], task: str
+) -> list[InputExample]:
+    """AG News ``label,headline,body``; Yahoo ``label,title,body,answer``; Yelp ``label,text``."""
+    examples = []
+    for line, row in _rows(path, ",", skip_header=False):
+        label = _check_label(path, line, _cell(path, line, row, 0, "label"), labels)
+        if task == "agnews":
+            text_a = _cell(path, line, row, 1, "headline").replace("\\", " ")
+            text_b = _cell(path, line, row, 2, "body").replace("\\", " ")
+        elif task == "yahoo":
+            title, body = _cell(path, line, row, 1, "title"), _cell(path, line, row, 2, "body")
+            text_a = " ".join([title, body]).replace("\\n", " ").replace("\\", " ")
+            text_b = _cell(path, line, row, 3, "answer").replace("\\n", " ").replace("\\", " ")
+        else:
+            text_a = _cell(path, line, row, 1, "text").replace("\\n", " ").replace("\\", " ")
+            text_b = None
+        examples.append(InputExample(f"{split}-{line}", text_a, text_b, label, idx=len(examples)))
+    return examples
+
+
+def read_xstance(path: Path, split: str, labels: tuple[str, ...], language: str | None = None):
+    """X-Stance ``question``/``comment``; ``language`` keeps only that language's records."""
+    examples = []
+    for rec in read_jsonl(path):
+        if language is not None and rec.get("language", kind=str) != language:
+            continue
+        examples.append(
+            InputExample(
+                f"{split}-{rec.line}",
+                rec.get("question", kind=str),
+                rec.get("comment", kind=str),
+                rec.label(labels),
+                idx=rec.get("id", default=rec.line),
+            )
+        )
+    return examples
+
+
+def read_race(folder: Path, split: str, labels: tuple[str, ...]) -> list[InputExample]:
+    """RACE: every ``*.txt`` under ``<split>/{middle,high}`` holds JSON records (one per line)
+    with ``article``, ``questions``, ``options``, ``answers``; one example per question."""
+    files = sorted(p for level in ("middle", "high") for p in (folder / level).glob("*.txt"))
+    if not files:
+        raise FileNotFoundError(f"no RACE files in {folder}/middle or {folder}/high")
+    examples = []
+    for path in files:
+        for rec in read_jsonl(path):
+            article = re.sub(r"\s+", " ", rec.get("article", kind=str).replace("\n", " "))
+            options, answers = rec.get("options", kind=list), rec.get("answers", kind=list)
+            for q_number, question in enumerate(rec.get("questions", kind=list)):
+                if q_number >= len(options) or q_number >= len(answers):
+                    raise DataError(
+                        f"{rec.where()}: fields 'options'/'answers' are shorter than 'questions'"
+                    )
+                label = _check_label(path, rec.line, str(answers[q_number]), labels)
+                examples.append(
+                    InputExample(
+                        f"{split}-{path.stem}-{q_number}",
+                        article,
+                        question,
+                        label,
+                        {"choices": list(options[q_number])},
+                        [path.stem, q_number],
+                        num_choices=len(options[q_number]),
+                    )
+                )
+    return examples
+
+
+def read_squad_cloze(path: Path, split: str, labels: tuple[str, ...]) -> list[InputExample]:
+    """SQuAD v2 as a one-candidate cloze task: the answer is the first gold answer, or "N/A"."""
+    try:
+        articles = json.loads(check_file(path).read_text(encoding="utf-8"))["data"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise DataError(
+            f"{path}: not a SQuAD JSON file (expected a top-level 'data' list)"
+        ) from None
+    examples = []
+    for article in articles:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                answers = [a["text"] for a in qa.get("answers", [])]
+                answer = answers[0] if answers and not qa.get("is_impossible") else "N/A"
+                examples.append(
+                    InputExample(
+                        f"{split}-{qa['id']}",
+                        paragraph["context"],
+                        qa["question"],
+                        "0",
+                        {"answer": answer},
+                        qa["id"],
+                    )
+                )
+    return examples
+
+
+def read_clue_pairs(path: Path, split: str, labels: tuple[str, ...]) -> list[InputExample]:
+    """AFQMC ``sentence1``/``sentence2``; ``idx`` is the record's ``id`` or its line order."""
+    examples = []
+    for rec in read_jsonl(path):
+        idx = rec.get("id", default=len(examples))
+        examples.append(
+            InputExample(
+                f"{split}-{idx}",
+                rec.get("sentence1", kind=str),
+                rec.get("sentence2", kind=str),
+                rec.label(labels),
+                idx=idx,
+            )
+        )
+    return examples
+
+
+def read_tnews(path: Path, split: str, labels: tuple[str, ...]) -> list[InputExample]:
+    examples = []
+    for rec in read_jsonl(path):
+        idx = rec.get("id", default=len(examples))
+        examples.append(
+            InputExample(
+                f"{split}-{idx}",
+                rec.get("sentence", kind=str),
+                rec.get("keywords", kind=str, default=""),
+                rec.label(labels),
+                idx=idx,
+            )
+        )
+    return examples
+
+
+def read_cluewsc(path: Path, split: str, labels: tuple[str, ...]) -> list[InputExample]:
+    """CLUEWSC: character-level span indices; the text is checked to hold both spans."""
+    examples = []
+    for rec in read_jsonl(path):
+        text = rec.get("text", kind=str)
+        meta = {
+            key: rec.get("target", key, kind=kind)
+            for key, kind in (
+                ("span1_text", str),
+                ("span2_text", str),
+                ("span1_index", int),
+                ("span2_index", int),
+            )
+        }
+        for n in ("1", "2"):
+            start, span = meta[f"span{n}_index"], meta[f"span{n}_text"]
+            if text[start : start + len(span)] != span:
+                raise DataError(
+                    f"{rec.where()}: field 'target.span{n}_text' {span!r} is not "
+                    f"at character {start} of the text"
+                )
+        idx = rec.get("idx", default=len(examples))
+        examples.append(
+            InputExample(f"{split}-{idx}", text, None, rec.label(labels, lower=True), meta, idx)
+        )
+    return examples
+
+
+def check_examples(examples: list[InputExample], path: Path) -> list[InputExample]:
+    if not examples:
+        raise DataError(f"{path}: holds no examples for this task")
+    return examples

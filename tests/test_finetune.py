@@ -1,0 +1,105 @@
+"""finetune_glm.py end to end on CPU: COPA finetuned from the tiny fixture checkpoint with
+gradient accumulation (best checkpoint, results files, predictions), then WiC evaluated with
+``--epochs 0``."""
+
+import json
+
+import pytest
+import torch
+
+from tasks.results import check_results_absent
+from tests.distributed import run_distributed
+
+TINY = [
+    *("--block-lm", "--num-layers", "2", "--hidden-size", "64", "--num-attention-heads", "4"),
+    *("--max-position-embeddings", "256", "--tokenizer-type", "GPT2BPETokenizer", "--task-mask"),
+    *("--cloze-eval", "--few-superglue", "--seq-length", "64", "--log-interval", "1"),
+    *("--save-epoch", "1000"),
+]
+
+
+def _finetune(rank, world, argv_list):
+    import finetune_glm
+
+    return [finetune_glm.main(argv) for argv in argv_list]
+
+
+@pytest.mark.slow
+def test_copa_finetunes_and_wic_evaluates(shared_dir, reference_dir, tmp_path):
+    checkpoint = reference_dir / "checkpoints" / "glm-tiny-gpt2"
+    copa_dir = tmp_path / "COPA"  # the first 16 training examples keep the test quick
+    copa_dir.mkdir()
+    source = shared_dir / "eval" / "superglue" / "COPA"
+    lines = (source / "train.jsonl").read_text().splitlines(keepends=True)
+    (copa_dir / "train.jsonl").write_text("".join(lines[:16]))
+    (copa_dir / "dev32.jsonl").write_text((source / "dev32.jsonl").read_text())
+    common = [
+        *TINY,
+        "--tokenizer-path",
+        str(shared_dir / "vocab"),
+        "--load-pretrained",
+        str(checkpoint),
+        "--summary-dir",
+        str(tmp_path),
+    ]
+    copa = [
+        *common,
+        "--task",
+        "COPA",
+        "--data-dir",
+        str(shared_dir / "eval/superglue/COPA"),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--gradient-accumulation-steps",
+        "4",
+        "--lr",
+        "1e-3",
+        "--save",
+        str(tmp_path / "ckpt"),
+        "--experiment-name",
+        "copa",
+    ]
+    wic = [
+        *common,
+        "--task",
+        "wic",
+        "--data-dir",
+        str(shared_dir / "eval/superglue/WiC"),
+        "--pattern-id",
+        "1",
+        "--epochs",
+        "0",
+        "--eval-batch-size",
+        "16",
+        "--experiment-name",
+        "wic",
+    ]
+    copa_results, wic_results = run_distributed(_finetune, 1, tmp_path, [copa, wic])[0]
+
+    runs = tmp_path / "runs"
+    validation = json.loads((runs / "copa" / "results.json").read_text())
+    assert validation["type"] == "validation" and validation["epoch"] == 1
+    final = json.loads((runs / "copa" / "test_results.json").read_text())
+    assert final["accuracy"] == copa_results["accuracy"] == validation["accuracy"]
+    predictions = [json.loads(x) for x in (runs / "copa" / "dev.jsonl").read_text().splitlines()]
+    assert len(predictions) == 32 and {p["label"] for p in predictions} <= {"0", "1"}
+    # 32 mirrored training examples / batch 4 = 8 micro-batches = 2 optimizer steps of 4.
+    save = tmp_path / "ckpt" / "copa"
+    assert (save / "best_checkpointed_iteration.txt").read_text() == "2"
+    best = torch.load(save / "best" / "mp_rank_00_model_states.pt", weights_only=True)
+    start = torch.load(checkpoint / "1000" / "mp_rank_00_model_states.pt", weights_only=True)
+    key = "transformer.layers.0.mlp.dense_h_to_4h.weight"
+    assert not torch.equal(best["module"][key].float(), start["module"][key].float())
+
+    assert set(wic_results) == {"accuracy"}
+    assert json.loads((runs / "wic" / "test_results.json").read_text())["type"] == "validation"
+    assert len((runs / "wic" / "dev.jsonl").read_text().splitlines()) == 32
+
+
+def test_finished_run_is_not_redone(tmp_path):
+    (tmp_path / "test_results.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="pass --overwrite"):
+        check_results_absent(tmp_path, overwrite=False, resuming=False)
+    check_results_absent(tmp_path, overwrite=True, resuming=False)

@@ -1,0 +1,253 @@
+"""Cloze scoring, losses and metrics; one forward/backward per SuperGLUE task on a tiny model;
+P-tuning freezing; --load-pretrained with position-table extension; TP=2 equals TP=1."""
+
+import math
+
+import pytest
+import torch
+
+from arguments import parse_args
+from data_utils.tokenization import build_tokenizer
+from tasks import get_task
+from tasks.data_utils import InputExample, collate
+from tasks.pretrained import init_prompts, inner_glm, load_pretrained
+from tasks.superglue import metrics
+from tasks.superglue.scoring import cloze_loss, compute_scores, decoupled_label_loss
+from tests.distributed import run_distributed
+
+TINY = [
+    "--block-lm",
+    "--num-layers",
+    "2",
+    "--hidden-size",
+    "64",
+    "--num-attention-heads",
+    "4",
+    "--max-position-embeddings",
+    "256",
+    "--tokenizer-type",
+    "GPT2BPETokenizer",
+    "--task-mask",
+    "--cloze-eval",
+    "--few-superglue",
+    "--seq-length",
+    "96",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "2",
+    "--hidden-dropout",
+    "0",
+    "--attention-dropout",
+    "0",
+]
+FOLDERS = {
+    "boolq": "BoolQ",
+    "cb": "CB",
+    "copa": "COPA",
+    "multirc": "MultiRC",
+    "rte": "RTE",
+    "record": "ReCoRD",
+    "wsc": "WSC",
+    "wic": "WiC",
+}
+
+
+def task_args(shared_dir, task, *extra):
+    folder = shared_dir / "eval" / "superglue" / FOLDERS[task]
+    return parse_args(
+        [
+            *TINY,
+            "--tokenizer-path",
+            str(shared_dir / "vocab"),
+            "--task",
+            task,
+            "--data-dir",
+            str(folder),
+            *extra,
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def tokenizer(shared_dir):
+    return build_tokenizer(task_args(shared_dir, "rte").tokenizer)
+
+
+def setup(shared_dir, tokenizer, task, *extra):
+    args = task_args(shared_dir, task, *extra)
+    spec = get_task(task)
+    return args, spec, spec.build_datasets(args, tokenizer), spec.build_model(args, tokenizer)
+
+
+def test_losses():
+    scores = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 3.0]])
+    labels = torch.tensor([0, 1])
+    ce = cloze_loss(scores, labels, "cross_entropy")
+    assert torch.allclose(ce, torch.nn.functional.cross_entropy(scores, labels))
+    hinge = ((1 + 0 + 0 - 1) + (0 + 1 + 3 - 1)) / 2  # sum_c max(0, 1 + s_c - s_y) - 1
+    assert cloze_loss(scores, labels, "hinge").item() == pytest.approx(hinge)
+    assert cloze_loss(scores, labels, "generative").item() == pytest.approx(-(2.0 + 1.0) / 2)
+    assert cloze_loss(scores, labels, "mix").item() == pytest.approx(-1.5 + ce.item())
+    log_p = torch.log(torch.tensor([[0.5, 0.2, 0.1], [0.3, 0.6, 0.05]]))
+    expected = (
+        -math.log(0.5)
+        - math.log(0.8)
+        - math.log(0.9)
+        - math.log(0.6)
+        - math.log(0.7)
+        - math.log(0.95)
+    ) / 2
+    assert decoupled_label_loss(log_p, labels).item() == pytest.approx(expected, rel=1e-5)
+    padded = torch.cat([log_p, torch.full((2, 1), -10000.0)], dim=1)
+    assert cloze_loss(padded, labels, "", adapet=True).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_metrics():
+    assert metrics.accuracy([1, 0, 1, 1], [1, 1, 1, 0]) == 50.0
+    assert metrics.f1([1, 0, 1, 1], [1, 1, 1, 0]) == pytest.approx(100 * 2 / 3)
+    macro = (2 / 3 + 0.0) / 2 * 100  # class 1: F1 2/3; class 0: no true positive
+    assert metrics.f1_macro([1, 0, 1, 1], [1, 1, 1, 0]) == pytest.approx(macro)
+
+    def answer(passage, question):
+        return InputExample("g", "t", meta={"passage_idx": passage, "question_idx": question})
+
+    examples = [answer(0, 0), answer(0, 0), answer(1, 0), answer(1, 1)]
+    # Question 0 exists in passages 0 and 1: grouping by question alone would merge them.
+    assert metrics.multirc_em([1, 0, 1, 1], [1, 0, 0, 1], examples) == pytest.approx(100 * 2 / 3)
+    record = InputExample(
+        "g",
+        "t",
+        meta={"candidates": ["Barack Obama", "Paris"], "answers": ["Obama", "the Barack Obama"]},
+    )
+    assert metrics.qa_exact_match([0], [0], [record]) == 100.0
+    assert metrics.qa_f1([1], [0], [record]) == 0.0
+
+
+@pytest.mark.parametrize("task", sorted(FOLDERS))
+def test_every_superglue_task_trains_a_step(shared_dir, tokenizer, task):
+    args, spec, data, model = setup(shared_dir, tokenizer, task)
+    batch = collate([data.train[0], data.train[1]])
+    loss, _ = spec.forward_step(batch, model, args)
+    loss.backward()
+    assert torch.isfinite(loss)
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_wsc_regimes_and_classification_head(shared_dir, tokenizer):
+    args, spec, data, model = setup(shared_dir, tokenizer, "wsc")
+    assert data.train[0]["input_ids"].ndim == 1  # generative: one LM row on span1
+    args, spec, data, model = setup(
+        shared_dir, tokenizer, "wsc", "--wsc-negative", "--loss-func", "mix"
+    )
+    assert data.train[0]["input_ids"].ndim == 2 and data.train[0]["label"] == 0
+    args = parse_args(
+        [
+            a
+            for a in [
+                *TINY,
+                "--tokenizer-path",
+                str(shared_dir / "vocab"),
+                "--task",
+                "copa",
+                "--data-dir",
+                str(shared_dir / "eval/superglue/COPA"),
+            ]
+            if a != "--cloze-eval"
+        ]
+    )
+    spec = get_task("copa")
+    model = spec.build_model(args, tokenizer)
+    batch = collate([spec.build_datasets(args, tokenizer).train[i] for i in range(2)])
+    assert compute_scores(model, batch).shape == (2, 2)
+
+
+def _scores(model, samples):
+    with torch.no_grad():
+        model.eval()
+        return compute_scores(model, collate(samples))
+
+
+def test_fast_decode_chunks_and_segments_match_full_scoring(shared_dir, tokenizer):
+    args, _, data, model = setup(shared_dir, tokenizer, "record")
+    samples = [data.dev[0]]
+    full = _scores(model, samples)
+    batch = collate(samples)
+    with torch.no_grad():
+        assert torch.allclose(compute_scores(model, batch, chunk=3), full, atol=1e-4)
+    # Fast decode truncates the context once (not per answer): compare where nothing is cut.
+    _, _, copa, model = setup(shared_dir, tokenizer, "copa")
+    _, _, fast_data, fast = setup(shared_dir, tokenizer, "copa", "--fast-decode")
+    fast.load_state_dict(model.state_dict())
+    expected = _scores(model, [copa.dev[i] for i in range(3)])
+    assert torch.allclose(_scores(fast, [fast_data.dev[i] for i in range(3)]), expected, atol=1e-4)
+    _, _, seg_data, _ = setup(shared_dir, tokenizer, "record", "--segment-length", "1")
+    segmented = _scores(model, [seg_data.dev[0]])
+    assert segmented.shape == full.shape
+    # Each segment is scored as its own blank, so only one-token answers (+eop) keep the
+    # first-token log-prob; the sums must still be finite and cover every choice.
+    assert torch.isfinite(segmented[collate(samples)["choice_mask"].bool()]).all()
+
+
+def test_freeze_transformer_and_prompt_init(shared_dir, tokenizer):
+    args, _, _, model = setup(
+        shared_dir,
+        tokenizer,
+        "rte",
+        "--continuous-prompt",
+        "--num-prompt-tokens",
+        "3",
+        "--freeze-transformer",
+        "--tune-prefix-layers",
+        "1",
+    )
+    trainable = {n for n, p in inner_glm(model).named_parameters() if p.requires_grad}
+    assert any(n.startswith("prompt_spell.") for n in trainable)
+    assert any(n.startswith("transformer.layers.0.") for n in trainable)
+    assert not any(n.startswith(("transformer.layers.1.", "word_embeddings")) for n in trainable)
+    init_prompts(model, model.task_tokens, seed=3)
+    rows = inner_glm(model).prompt_spell.spell_embeddings.weight
+    words = inner_glm(model).word_embeddings.weight
+    # every prompt row is a convex mix of a random word row and a verbalizer row
+    assert rows.shape == (3, 64) and not torch.equal(rows[0], rows[1])
+    assert rows.abs().max() <= words.abs().max() + 1e-6
+
+
+def test_load_pretrained_extends_position_tables(shared_dir, tokenizer, reference_dir):
+    checkpoint = reference_dir / "checkpoints" / "glm-tiny-gpt2"
+    args = task_args(shared_dir, "rte", "--max-position-embeddings", "300")
+    model = get_task("rte").build_model(args, tokenizer)
+    fresh = inner_glm(model).transformer.position_embeddings.weight.detach().clone()
+    missing, unexpected = load_pretrained(model, checkpoint)
+    assert not missing and not unexpected
+    table = inner_glm(model).transformer.position_embeddings.weight
+    stored = torch.load(checkpoint / "1000" / "mp_rank_00_model_states.pt", weights_only=True)
+    stored = stored["module"]["transformer.position_embeddings.weight"]
+    assert table.shape[0] == 301 and stored.shape[0] == 257
+    assert torch.equal(table[:257], stored.to(table.dtype))
+    assert torch.equal(table[257:], fresh[257:])
+
+
+def _tp_scores(rank, world, shared_dir, checkpoint):
+    import mpu
+
+    if world > 1:
+        mpu.initialize_model_parallel(world)
+    tokenizer = build_tokenizer(task_args(shared_dir, "copa").tokenizer)
+    results = {}
+    for task in ("copa", "rte"):
+        args, _, data, model = setup(shared_dir, tokenizer, task)
+        load_pretrained(model, checkpoint, rank, world)
+        results[task] = _scores(model, [data.dev[i] for i in range(2)])
+    return results
+
+
+@pytest.mark.slow
+def test_cloze_scoring_tp2_equals_tp1(shared_dir, reference_dir, tmp_path):
+    checkpoints = reference_dir / "checkpoints"
+    one = _tp_scores(0, 1, shared_dir, checkpoints / "glm-tiny-gpt2")
+    two = run_distributed(_tp_scores, 2, tmp_path, shared_dir, checkpoints / "glm-tiny-gpt2_MP2")
+    for task in one:
+        assert torch.allclose(two[0][task], one[task], atol=1e-4)
+        assert torch.equal(two[0][task], two[1][task])
