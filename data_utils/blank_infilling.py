@@ -36,12 +36,12 @@ from data_utils.blank_layout import (
 )
 from data_utils.blank_spans import (
     RaggedBatch,
-    bert_span_table,
     gpt_span_table,
     sentence_span_table,
     short_window,
     span_length_cdf,
 )
+from data_utils.blank_token_spans import bert_span_table
 
 SHORT_SEQ_MIN = 32  # shortest window --short-seq-prob cuts
 _PROBABILITIES = (

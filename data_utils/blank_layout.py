@@ -70,11 +70,8 @@ def lay_out_blocks(
     kept = np.cumsum(keep)
     kept_before = kept[batch.offsets[:-1]] - keep[batch.offsets[:-1]]
     sep = kept[batch.offsets[1:] - 1] - kept_before
-    a_index = np.flatnonzero(keep)
-    a_tokens = x[a_index]
+    a_tokens = x[keep]
     a_tokens[kept[start] - 1] = mask_ids
-    a_row = batch.sample_ids()[a_index]
-    a_col = kept[a_index] - 1 - kept_before[a_row]
     slot = kept[start] - 1 - kept_before[sample]  # Part-A column of each span's mask
 
     block = length + 1 - suffix
@@ -88,22 +85,31 @@ def lay_out_blocks(
     b_targets[within == np.repeat(length, block)] = eop_id
     b_suffix = np.repeat(suffix, block)
     b_loss = np.where(b_suffix, batch.loss_mask[source], 1)
-    b_row = np.repeat(sample, block)
     per_sample = np.bincount(sample, weights=block, minlength=b).astype(np.int64)
-    b_col = sep[b_row] + np.arange(len(within)) - (np.cumsum(per_sample) - per_sample)[b_row]
-    b_pos = np.repeat(slot, block) + offsets[b_row]
+    b_pos = np.repeat(slot + offsets[sample], block)
     if sentinel_position is not None:
         b_pos = np.where(b_suffix, b_pos, sentinel_position)
 
+    # Scatter into the padded rows through flat indices: row r starts at r * width.
     out = BatchArrays.zeros(sep, sep + per_sample, two_d=True)
-    out.tokens[a_row, a_col] = a_tokens
-    out.targets[a_row, a_col] = a_tokens
-    out.position_ids[a_row, 0, a_col] = a_col + offsets[a_row]
-    out.tokens[b_row, b_col] = b_inputs
-    out.targets[b_row, b_col] = b_targets
-    out.loss_mask[b_row, b_col] = b_loss
-    out.position_ids[b_row, 0, b_col] = b_pos
-    out.position_ids[b_row, 1, b_col] = within + 1 if block_positions else 1
+    width = out.tokens.shape[1]
+    row_start = np.arange(b) * width
+    a_col = np.arange(len(a_tokens)) - np.repeat(kept_before, sep)
+    a_dest = a_col + np.repeat(row_start, sep)
+    b_dest = np.arange(len(within)) + np.repeat(
+        row_start + sep - (np.cumsum(per_sample) - per_sample), per_sample
+    )
+    positions = np.zeros((2, b * width), dtype=np.int64)
+    for dest, tokens, targets, loss, pos in (
+        (a_dest, a_tokens, a_tokens, 0, a_col + np.repeat(offsets, sep)),
+        (b_dest, b_inputs, b_targets, b_loss, b_pos),
+    ):
+        out.tokens.reshape(-1)[dest] = tokens
+        out.targets.reshape(-1)[dest] = targets
+        out.loss_mask.reshape(-1)[dest] = loss
+        positions[0, dest] = pos
+    positions[1, b_dest] = within + 1 if block_positions else 1
+    out.position_ids = positions.reshape(2, b, width).transpose(1, 0, 2).copy()
     return out
 
 

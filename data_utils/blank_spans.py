@@ -20,8 +20,6 @@ import numpy as np
 
 BERT_RATIO = 0.15  # GLM's fixed share of tokens masked in token mode (not a flag)
 MAX_BLOCK_LENGTH = 40  # span lengths are 1 .. MAX_BLOCK_LENGTH - 1
-SHORT_DOC_RATIO = 0.15  # in multi-document samples, every document but the longest gets <= 15%
-NO_SPANS = np.zeros((0, 3), dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -86,117 +84,21 @@ def draw_span_lengths(
     return np.take_along_axis(lengths, order, axis=1) * valid, counts
 
 
-def _first_region(batch: RaggedBatch, cls_id: int) -> tuple[np.ndarray, np.ndarray]:
+def first_region(batch: RaggedBatch, cls_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Start and room of each sample's usable region if it holds one document."""
     start = (batch.tokens[batch.offsets[:-1]] == cls_id).astype(np.int64)
     return start, batch.lengths - 1 - start  # the last token (eos, or a cut) is never masked
 
 
-def _multi_document(batch: RaggedBatch, eos_id: int) -> np.ndarray:
+def multi_document(batch: RaggedBatch, eos_id: int) -> np.ndarray:
     """Bool `[b]`: the sample holds an `eos` before its last token."""
     is_eos = batch.tokens == eos_id
     is_eos[batch.offsets[1:] - 1] = False
     return np.add.reduceat(is_eos, batch.offsets[:-1]) > 0
 
 
-def bert_span_table(
-    batch: RaggedBatch,
-    cdf: np.ndarray,
-    single_span: bool,
-    eos_id: int,
-    cls_id: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Token spans for mode `bert` (spec §7.3): 15% of each sample, or one span per sample."""
-    n = batch.lengths
-    targets = np.ones_like(n) if single_span else (BERT_RATIO * n).astype(np.int64)
-    lengths, counts = draw_span_lengths(cdf, targets, rng)
-    col = np.arange(lengths.shape[1])
-    valid = col < counts[:, None]
-    start, room = _first_region(batch, cls_id)
-    fits = (np.cumsum(lengths, axis=1) + col <= room[:, None]) | ~valid
-    fast = fits.all(axis=1) & ~_multi_document(batch, eos_id)
-    # Sorted uniform gaps: every in-order, separated placement of the spans is possible.
-    slack = room - lengths.sum(axis=1) - counts + 1
-    places = np.floor(rng.random(lengths.shape) * (slack[:, None] + 1)).astype(np.int64)
-    places = np.sort(np.where(valid, places, np.iinfo(np.int64).max), axis=1)
-    starts = start[:, None] + places + np.cumsum(lengths + 1, axis=1) - (lengths + 1)
-    chosen = valid & fast[:, None]
-    rows = np.nonzero(chosen)[0]
-    table = np.stack([rows, starts[chosen], starts[chosen] + lengths[chosen]], axis=1)
-    slow = [
-        _document_spans(i, batch.sample(i), lengths[i, : counts[i]], eos_id, cls_id, rng)
-        for i in np.flatnonzero(~fast)
-    ]
-    return sort_table(np.concatenate([table, *slow])) if slow else table
-
-
 def sort_table(table: np.ndarray) -> np.ndarray:
     return table[np.lexsort((table[:, 1], table[:, 0]))]
-
-
-def document_regions(tokens: np.ndarray, eos_id: int, cls_id: int) -> np.ndarray:
-    """`[d, 2]` usable `(start, end)` of each document of one sample: after `[CLS]`, before `eos`.
-
-    A last document cut without `eos` also gives up its final token, as GLM does.
-    """
-    n = len(tokens)
-    eos = np.flatnonzero(tokens == eos_id)
-    starts = np.concatenate(([0], eos + 1))
-    ends = np.concatenate((eos, [n - 1]))
-    keep = starts < n
-    starts, ends = starts[keep], ends[keep]
-    starts = starts + (tokens[starts] == cls_id)
-    return np.stack([starts, np.maximum(ends, starts)], axis=1)
-
-
-def _assign_to_documents(room: np.ndarray, lengths: np.ndarray) -> list[list[int]]:
-    """GLM's split of span lengths over documents, plus a home for what GLM cannot place.
-
-    Documents are visited shortest first; each but the longest takes lengths (in list order)
-    while their sum stays within 15% of its room; the longest then takes lengths while they fit
-    with one separating token each. GLM drops the whole sample when lengths are left over,
-    shrinking the batch; here each leftover goes where most room is free, shortened if need be.
-    """
-    per_doc: list[list[int]] = [[] for _ in room]
-    order = np.argsort(room, kind="stable")
-    queue = [int(x) for x in lengths]
-    for d in order[:-1]:
-        budget = int(room[d] * SHORT_DOC_RATIO)
-        while queue and sum(per_doc[d]) + queue[0] <= budget:
-            per_doc[d].append(queue.pop(0))
-    last = order[-1]
-    while queue and sum(per_doc[last]) + queue[0] + len(per_doc[last]) + 1 <= room[last]:
-        per_doc[last].append(queue.pop(0))
-    for length in queue:
-        free = [room[d] - sum(p) - len(p) for d, p in enumerate(per_doc)]
-        d = int(np.argmax(free))
-        if free[d] >= 1:
-            per_doc[d].append(min(length, int(free[d])))
-    return per_doc
-
-
-def _document_spans(
-    sample: int,
-    tokens: np.ndarray,
-    lengths: np.ndarray,
-    eos_id: int,
-    cls_id: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Span-table rows of one sample whose lengths need the per-document assignment."""
-    regions = document_regions(tokens, eos_id, cls_id)
-    room = regions[:, 1] - regions[:, 0]
-    rows = []
-    for d, doc_lengths in enumerate(_assign_to_documents(room, lengths)):
-        if not doc_lengths:
-            continue
-        ls = np.array(doc_lengths, dtype=np.int64)
-        slack = int(room[d] - ls.sum() - len(ls) + 1)
-        places = np.sort(rng.integers(0, slack + 1, size=len(ls)))
-        starts = regions[d, 0] + places + np.cumsum(ls + 1) - (ls + 1)
-        rows.append(np.stack([np.full(len(ls), sample), starts, starts + ls], axis=1))
-    return np.concatenate(rows) if rows else NO_SPANS
 
 
 def sentence_span_table(
@@ -251,8 +153,8 @@ def gpt_span_table(
     """
     n = batch.lengths
     g = np.minimum(length, n - 2)
-    suffix = _multi_document(batch, eos_id) | (rng.random(len(n)) < infill_prob)
-    start, room = _first_region(batch, cls_id)
+    suffix = multi_document(batch, eos_id) | (rng.random(len(n)) < infill_prob)
+    start, room = first_region(batch, cls_id)
     place = np.floor(rng.random(len(n)) * (room - g + 1)).astype(np.int64)
     starts = np.where(suffix, n - g, start + place)
     table = np.stack([np.arange(len(n)), starts, starts + g], axis=1)

@@ -8,10 +8,15 @@ inside documents, and every blanked token predicted exactly once.
 import numpy as np
 import pytest
 import torch
-from test_blank_infilling_util import check_row, decode_row, span_length, spans_of
+from test_blank_infilling_util import (
+    check_row,
+    decode_row,
+    document_regions,
+    span_length,
+    spans_of,
+)
 
 from data_utils.blank_infilling import InfillIds, MaskingConfig, build_glm_batch
-from data_utils.blank_spans import document_regions
 from data_utils.tokenization import TokenizerConfig, build_tokenizer
 
 SEEDS = range(40)

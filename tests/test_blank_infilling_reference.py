@@ -6,21 +6,26 @@ mode, and must give exactly the recorded tokens, targets, loss mask, positions a
 included). The random draws differ from GLM's, so the spans are also checked against the rules
 that choose them.
 
-`stats.json`: 2000 samples of the same `single_doc` per mode give the same fraction masked, mean
-span length and mean number of spans within 3% (relative).
+`stats.json`: GLM's statistics over 2000 one-sample calls on `single_doc` per mode (fraction
+masked, mean span length, mean number of spans) are matched within 3% (relative). Our side uses
+2000 calls in gpt mode and 20,000 samples in the others, so that the comparison's noise is the
+reference's own: its 2000-sample estimates are themselves up to 2% off; e.g. its sentence-mode
+span length 12.956 is 1.8% above the exact expectation, 12.727, that enumerating all orders of
+the sample's 8 sentences gives (our estimate is unbiased: 12.72-12.74 over 4 x 100,000 samples).
 """
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 import torch
-from test_blank_infilling_util import decode_row, spans_of
+from test_blank_infilling_util import decode_row, document_regions, spans_of
 
 from data_utils.blank_batch import GLMBatch
-from data_utils.blank_infilling import InfillIds, MaskingConfig, build_glm_batch
+from data_utils.blank_infilling import InfillIds, MaskingConfig, build_glm_batch, draw_mode
 from data_utils.blank_layout import lay_out_blocks
-from data_utils.blank_spans import RaggedBatch, document_regions, sentence_span_table
+from data_utils.blank_spans import RaggedBatch, sentence_span_table
 from data_utils.tokenization import TokenizerConfig, build_tokenizer
 
 VARIANTS = {
@@ -152,6 +157,30 @@ def _statistics(batches, ids: InfillIds, sample_length: int) -> dict:
     }
 
 
+def _reference_calls(config, ids, sample, mode):
+    """Batches standing for GLM's one-sample calls (see the module docstring for the counts).
+
+    The objective and the gpt span length are drawn per batch; given them, samples are
+    independent. So each objective's samples share one batch, except gpt's, which come in
+    batches of one (pure gpt mode) or of 8 (within the mixture).
+    """
+    calls = 2000 if mode == "gpt" else 20_000
+    objectives = [draw_mode(config, np.random.default_rng(s))[0] for s in range(calls)]
+    batches = []
+    for objective, (bert, sentence) in OBJECTIVES.items():
+        count = objectives.count(objective)
+        forced = dataclasses.replace(config, bert_prob=bert, gap_sentence_prob=sentence)
+        per_batch = count if objective != "gpt" else (1 if mode == "gpt" else 8)
+        for k in range(0, count, max(per_batch, 1)):
+            rng = np.random.default_rng([len(OBJECTIVES), len(batches)])
+            size = min(per_batch, count - k)
+            batches.append(build_glm_batch([sample] * size, forced, ids, rng))
+    return batches, calls
+
+
+OBJECTIVES = {"bert": (1.0, 0.0), "sentence": (0.0, 1.0), "gpt": (0.0, 0.0)}
+
+
 @pytest.mark.parametrize("mode", ["bert", "sentence", "gpt", "mixed_10b"])
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_statistics_match_reference(variant, mode, variant_ids, reference_dir):
@@ -160,16 +189,10 @@ def test_statistics_match_reference(variant, mode, variant_ids, reference_dir):
     fixed = _load(reference_dir, variant, "fixed.json")
     config = _config(variant, ref["reference_cli_flags"])
     sample = _samples(fixed, [ref["sample"]])[0]
-    # The objective and the gpt span length are drawn per batch, so those modes need 2000
-    # batches of one sample; the others give 2000 independent samples as 125 batches of 16.
-    per_batch = 16 if mode in ("bert", "sentence") else 1
-    batches = [
-        build_glm_batch([sample] * per_batch, config, ids, np.random.default_rng(seed))
-        for seed in range(2000 // per_batch)
-    ]
+    batches, calls = _reference_calls(config, ids, sample, mode)
     got = _statistics(batches, ids, ref["sample_length"])
-    assert sum(got["modes"].values()) == 2000
+    assert sum(got["modes"].values()) == calls
     for key in ("mean_fraction_masked", "mean_span_length", "mean_num_spans"):
         assert got[key] == pytest.approx(ref[key], rel=0.03), key
-    for name, count in ref["mode_counts"].items():
-        assert got["modes"][name] == pytest.approx(count, abs=60), name
+    for name, count in ref["mode_counts"].items():  # 3 standard deviations of 2000 draws
+        assert got["modes"][name] / calls == pytest.approx(count / 2000, abs=0.035), name

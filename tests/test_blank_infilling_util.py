@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_utils.blank_batch import GLMBatch
+from data_utils.blank_spans import RaggedBatch
+from data_utils.blank_token_spans import batch_regions
 
 
 @dataclass
@@ -111,3 +113,9 @@ def check_row(
             assert b.targets[-1] == eop_id and (b.loss == 1).all()
     spans = np.array(sorted(spans_of(row, offset))).reshape(-1, 2)
     assert (spans[1:, 0] >= spans[:-1, 1]).all(), "spans overlap"
+
+
+def document_regions(tokens: np.ndarray, eos_id: int, cls_id: int) -> np.ndarray:
+    """`[d, 2]` maskable `(start, end)` of each document of one sample."""
+    batch = RaggedBatch.from_samples([(tokens, np.ones_like(tokens))])
+    return batch_regions(batch, eos_id, cls_id)[:, 1:]
