@@ -28,7 +28,10 @@ GPT2_SPLIT = regex.compile(
 # at most one leading space, and whitespace runs cut exactly where GPT-2 cuts them. Known chunks
 # cost one fast `re` match and one lookup. The class is exactly the `regex` module's \s, which
 # differs from `re`'s (tests/test_tokenization_byte_bpe.py checks both facts).
-_WS = "\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_WS_CHARS = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000").union(
+    map(chr, range(0x2000, 0x200B))
+)
+_WS = re.escape("".join(sorted(_WS_CHARS)))
 CHUNK_SPLIT = re.compile(f" ?[^{_WS}]+|[{_WS}]+(?![^{_WS}])|[{_WS}]+")
 
 # Each cache is emptied when full, which bounds it to about 50 MB; long strings rarely repeat.
@@ -87,6 +90,24 @@ def _forget_long(cache: dict[str, tuple[int, ...]], keys: Iterable[str]) -> None
     for key in keys:
         if len(key) > _CACHE_MAX_CHARS:
             del cache[key]
+
+
+def _split_words(chunks: Iterable[str]) -> tuple[list[str], list[list[str]]]:
+    """The chunks, reordered, and the GPT-2 words of each, from one regex pass.
+
+    A whitespace chunk is a single GPT-2 word. Non-space chunks are joined by newlines, which
+    GPT-2 splits off as words of their own, so they mark where each chunk's words end.
+    """
+    spaces, solid = [], []
+    for chunk in chunks:
+        (spaces if chunk[-1] in _WS_CHARS else solid).append(chunk)
+    groups: list[list[str]] = [[]]
+    for word in GPT2_SPLIT.findall("\n".join(solid)):
+        if word == "\n":
+            groups.append([])
+        else:
+            groups[-1].append(word)
+    return spaces + solid, [[c] for c in spaces] + (groups if solid else [])
 
 
 class HFBackend:
@@ -165,8 +186,7 @@ class ByteLevelBPEBackend(HFBackend):
         """
         chunk_ids, word_ids = self._chunk_ids, self._word_ids
         _make_room(chunk_ids, len(chunks))  # before the difference: it may empty the cache
-        new_chunks = list(chunks.difference(chunk_ids))
-        chunk_words = [GPT2_SPLIT.findall(c) for c in new_chunks]
+        new_chunks, chunk_words = _split_words(chunks.difference(chunk_ids))
         words = set(chain.from_iterable(chunk_words))
         _make_room(word_ids, len(words))
         new_words = words.difference(word_ids)

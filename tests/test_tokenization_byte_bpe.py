@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data_utils.tokenization import TokenizerConfig, build_tokenizer, train_byte_bpe
-from data_utils.tokenization_backends import CHUNK_SPLIT, GPT2_SPLIT
+from data_utils.tokenization_backends import CHUNK_SPLIT, GPT2_SPLIT, _split_words
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +30,15 @@ def _split_by_chunks(text: str) -> list[str]:
 def test_chunks_refine_to_gpt2_words(text: str) -> None:
     assert "".join(CHUNK_SPLIT.findall(text)) == text
     assert _split_by_chunks(text) == GPT2_SPLIT.findall(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=TRICKY, min_size=1, max_size=20), max_size=6))
+def test_split_words_of_many_chunks_in_one_pass(texts: list[str]) -> None:
+    chunks = {chunk for text in texts for chunk in CHUNK_SPLIT.findall(text)}
+    ordered, words = _split_words(chunks)
+    assert sorted(ordered) == sorted(chunks)
+    assert words == [GPT2_SPLIT.findall(chunk) for chunk in ordered]
 
 
 def test_chunk_whitespace_is_regex_whitespace() -> None:
