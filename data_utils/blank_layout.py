@@ -19,6 +19,8 @@ scattered into the padded `[b, T]` arrays by computed (row, column) indices. The
 that draw random numbers (`[dBLOCK]` on span inputs or on context) are separate functions.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from data_utils.blank_batch import BatchArrays
@@ -41,6 +43,93 @@ def part_a_lengths(lengths: np.ndarray, spans: np.ndarray) -> np.ndarray:
     return lengths - covered.astype(np.int64)
 
 
+@dataclass
+class _Part:
+    """One part (A or B) of every row, concatenated row by row."""
+
+    counts: np.ndarray  # [b] tokens of this part per row
+    col: np.ndarray  # column of each token in its row
+    tokens: np.ndarray
+    targets: np.ndarray
+    loss: np.ndarray | int
+    positions: np.ndarray
+    block_positions: np.ndarray | int
+
+
+def _part_a(
+    batch: RaggedBatch,
+    sample: np.ndarray,
+    start: np.ndarray,
+    length: np.ndarray,
+    mask_ids: np.ndarray,
+    offsets: np.ndarray,
+) -> tuple[_Part, np.ndarray]:
+    """Every sample with each span collapsed to its mask token, and each mask's column."""
+    keep = ~span_interior(len(batch.tokens), start, start + length, with_start=False)
+    kept = np.cumsum(keep)
+    kept_before = kept[batch.offsets[:-1]] - keep[batch.offsets[:-1]]
+    sep = kept[batch.offsets[1:] - 1] - kept_before
+    tokens = batch.tokens[keep]
+    tokens[kept[start] - 1] = mask_ids
+    col = np.arange(len(tokens)) - np.repeat(kept_before, sep)
+    slot = kept[start] - 1 - kept_before[sample]
+    return _Part(sep, col, tokens, tokens, 0, col + np.repeat(offsets, sep), 0), slot
+
+
+def _part_b(
+    batch: RaggedBatch,
+    sample: np.ndarray,
+    start: np.ndarray,
+    length: np.ndarray,
+    sep: np.ndarray,
+    positions: np.ndarray,
+    sop_ids: np.ndarray,
+    eop_id: int,
+    suffix: np.ndarray,
+    block_positions: bool,
+) -> _Part:
+    """One block per span: `[sop] span` predicting `span [eop]` (a suffix: without the last
+    position, predicting the text itself); `positions` is each block's position id."""
+    x = batch.tokens
+    block = length + 1 - suffix
+    first = np.cumsum(block) - block
+    within = np.arange(int(block.sum())) - np.repeat(first, block)
+    source = np.repeat(start, block) + within  # the token each position predicts
+    inputs = x[source - 1]
+    inputs[first] = sop_ids
+    source = np.minimum(source, len(x) - 1)  # past the end only where eop is written
+    targets = x[source]
+    targets[within == np.repeat(length, block)] = eop_id
+    loss = np.where(np.repeat(suffix, block), batch.loss_mask[source], 1)
+    counts = np.bincount(sample, weights=block, minlength=len(batch)).astype(np.int64)
+    col = np.arange(len(within)) + np.repeat(sep - (np.cumsum(counts) - counts), counts)
+    return _Part(
+        counts,
+        col,
+        inputs,
+        targets,
+        loss,
+        np.repeat(positions, block),
+        within + 1 if block_positions else 1,
+    )
+
+
+def _scatter(parts: tuple[_Part, _Part], sep: np.ndarray) -> BatchArrays:
+    """Padded `[b, T]` arrays from the parts, written through flat indices (row r at r*T)."""
+    out = BatchArrays.zeros(sep, sum(p.counts for p in parts), two_d=True)
+    b, width = out.tokens.shape
+    positions = np.zeros((2, b * width), dtype=np.int64)
+    for part in parts:
+        dest = part.col + np.repeat(np.arange(b) * width, part.counts)
+        out.tokens.reshape(-1)[dest] = part.tokens
+        out.targets.reshape(-1)[dest] = part.targets
+        out.loss_mask.reshape(-1)[dest] = part.loss
+        positions[0, dest] = part.positions
+        positions[1, dest] = part.block_positions
+    out.position_ids = positions.reshape(2, b, width).transpose(1, 0, 2).copy()
+    return out
+
+
 def lay_out_blocks(
     batch: RaggedBatch,
     spans: np.ndarray,
@@ -60,57 +149,27 @@ def lay_out_blocks(
     shifts a sample's positions (`--random-position`); `sentinel_position` replaces the Part-B
     positions of non-suffix spans (`--sentinel-token`).
     """
-    b, x = len(batch), batch.tokens
     suffix = np.zeros(len(spans), dtype=bool) if suffix is None else suffix
-    offsets = np.zeros(b, dtype=np.int64) if position_offsets is None else position_offsets
+    offsets = np.zeros(len(batch), dtype=np.int64) if position_offsets is None else position_offsets
     sample, length = spans[:, 0], spans[:, 2] - spans[:, 1]
     start = batch.offsets[sample] + spans[:, 1]  # index into the flat tokens
-
-    keep = ~span_interior(len(x), start, start + length, with_start=False)
-    kept = np.cumsum(keep)
-    kept_before = kept[batch.offsets[:-1]] - keep[batch.offsets[:-1]]
-    sep = kept[batch.offsets[1:] - 1] - kept_before
-    a_tokens = x[keep]
-    a_tokens[kept[start] - 1] = mask_ids
-    slot = kept[start] - 1 - kept_before[sample]  # Part-A column of each span's mask
-
-    block = length + 1 - suffix
-    first = np.cumsum(block) - block
-    within = np.arange(int(block.sum())) - np.repeat(first, block)
-    source = np.repeat(start, block) + within  # the token each Part-B position predicts
-    b_inputs = x[source - 1]
-    b_inputs[first] = sop_ids
-    source = np.minimum(source, len(x) - 1)  # past the end only where eop is written
-    b_targets = x[source]
-    b_targets[within == np.repeat(length, block)] = eop_id
-    b_suffix = np.repeat(suffix, block)
-    b_loss = np.where(b_suffix, batch.loss_mask[source], 1)
-    per_sample = np.bincount(sample, weights=block, minlength=b).astype(np.int64)
-    b_pos = np.repeat(slot + offsets[sample], block)
+    part_a, slot = _part_a(batch, sample, start, length, mask_ids, offsets)
+    positions = slot + offsets[sample]  # Part B repeats the position of its mask
     if sentinel_position is not None:
-        b_pos = np.where(b_suffix, b_pos, sentinel_position)
-
-    # Scatter into the padded rows through flat indices: row r starts at r * width.
-    out = BatchArrays.zeros(sep, sep + per_sample, two_d=True)
-    width = out.tokens.shape[1]
-    row_start = np.arange(b) * width
-    a_col = np.arange(len(a_tokens)) - np.repeat(kept_before, sep)
-    a_dest = a_col + np.repeat(row_start, sep)
-    b_dest = np.arange(len(within)) + np.repeat(
-        row_start + sep - (np.cumsum(per_sample) - per_sample), per_sample
+        positions = np.where(suffix, positions, sentinel_position)
+    part_b = _part_b(
+        batch,
+        sample,
+        start,
+        length,
+        part_a.counts,
+        positions,
+        sop_ids,
+        eop_id,
+        suffix,
+        block_positions,
     )
-    positions = np.zeros((2, b * width), dtype=np.int64)
-    for dest, tokens, targets, loss, pos in (
-        (a_dest, a_tokens, a_tokens, 0, a_col + np.repeat(offsets, sep)),
-        (b_dest, b_inputs, b_targets, b_loss, b_pos),
-    ):
-        out.tokens.reshape(-1)[dest] = tokens
-        out.targets.reshape(-1)[dest] = targets
-        out.loss_mask.reshape(-1)[dest] = loss
-        positions[0, dest] = pos
-    positions[1, b_dest] = within + 1 if block_positions else 1
-    out.position_ids = positions.reshape(2, b, width).transpose(1, 0, 2).copy()
-    return out
+    return _scatter((part_a, part_b), part_a.counts)
 
 
 def lay_out_masked(batch: RaggedBatch, spans: np.ndarray, mask_id: int) -> BatchArrays:
@@ -132,7 +191,7 @@ def lay_out_masked(batch: RaggedBatch, spans: np.ndarray, mask_id: int) -> Batch
     return out
 
 
-def _part_b(out: BatchArrays) -> np.ndarray:
+def _in_part_b(out: BatchArrays) -> np.ndarray:
     col = np.arange(out.tokens.shape[1])
     return (col >= out.sep[:, None]) & (col < out.lengths[:, None])
 
@@ -141,7 +200,7 @@ def mask_span_inputs(
     out: BatchArrays, prob: float, dblock_id: int, sop_ids: np.ndarray, rng: np.random.Generator
 ) -> None:
     """`--block-mask-prob`: each Part-B input token (not `[sop]`) becomes `[dBLOCK]` w.p. `prob`."""
-    hit = _part_b(out) & ~np.isin(out.tokens, sop_ids) & (rng.random(out.tokens.shape) < prob)
+    hit = _in_part_b(out) & ~np.isin(out.tokens, sop_ids) & (rng.random(out.tokens.shape) < prob)
     out.tokens[hit] = dblock_id
 
 
