@@ -15,7 +15,6 @@ from data_utils.tokenization import build_tokenizer
 from tasks import get_task
 from tasks.language_model.sample import collate_samples
 from tasks.language_model.scoring import score_dataset
-from tests.distributed import run_distributed
 from tests.reference import VARIANTS, load_tiny_model
 
 ATOL = 1e-4
@@ -83,35 +82,3 @@ def test_token_logprobs_and_scores_match_reference(reference_dir, vocab_dir, var
     words = reference["num_original_tokens"] - 2
     assert fixed["avg loss"] == pytest.approx(total / scored, rel=1e-5)
     assert fixed["adjusted ppl"] == pytest.approx(math.exp(min(20, total / words)), rel=1e-4)
-
-
-TP_CASES = [("gpt2", "uni"), ("bert", "bi")]
-
-
-def _tp2_worker(rank, world, reference_dir, vocab_dir):
-    from mpu import initialize_model_parallel
-
-    initialize_model_parallel(world)
-    out = {}
-    for variant, mode in TP_CASES:
-        _, tokenizer, dataset = lm_setup(reference_dir, vocab_dir, variant, mode)
-        model = load_tiny_model(reference_dir, variant, f"glm-tiny-{variant}_MP2")
-        scores = score_dataset(model, dataset, 4, tokenizer.eos_id)
-        out[variant, mode] = _per_document(dataset, scores), [s.all_argmax for s in scores]
-    return out
-
-
-@pytest.mark.slow
-def test_tp2_scores_equal_tp1(tmp_path, reference_dir, vocab_dir):
-    """The MP=2 checkpoint at TP=2 (gloo): log-probs as the reference, argmax flags as TP=1."""
-    results = run_distributed(_tp2_worker, 2, tmp_path, reference_dir, vocab_dir)
-    for variant, mode in TP_CASES:
-        _, tokenizer, dataset = lm_setup(reference_dir, vocab_dir, variant, mode)
-        model = load_tiny_model(reference_dir, variant, f"glm-tiny-{variant}")
-        single = [s.all_argmax for s in score_dataset(model, dataset, 4, tokenizer.eos_id)]
-        for docs, argmax in (r[variant, mode] for r in results):
-            assert argmax == single
-            for d, ours in enumerate(docs):
-                name = f"{mode}_doc{d}_token_logprobs.npy"
-                reference = np.load(reference_dir / variant / "lm" / name)
-                np.testing.assert_allclose(ours, reference, atol=ATOL, equal_nan=True)

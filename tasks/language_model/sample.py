@@ -33,6 +33,7 @@ class GLMSample:
     loss_mask: np.ndarray  # [L] int64
     sep: int  # Part A length
     uid: int = 0
+    pad_id: int = 0  # the token that pads this sample in a batch
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -71,12 +72,15 @@ def build_sample(
         loss_mask=np.asarray(loss, dtype=np.int64),
         sep=len(part_a),
         uid=uid,
+        pad_id=pad_id,
     )
 
 
-def collate_samples(samples: Sequence[GLMSample], pad_id: int) -> dict:
+def collate_samples(samples: Sequence[GLMSample], pad_id: int | None = None) -> dict:
     """Tensors ``input_ids/target_ids/loss_mask [b, L]``, ``position_ids [b, 2, L]``,
-    ``sep [b]`` and the ``uid`` list; shorter samples are right-padded to the longest."""
+    ``sep [b]`` and the ``uid`` list; shorter samples are right-padded to the longest (with
+    ``pad_id``, default the first sample's)."""
+    pad_id = samples[0].pad_id if pad_id is None else pad_id
     width = max(len(s) for s in samples)
     b = len(samples)
     input_ids = np.full((b, width), pad_id, dtype=np.int64)

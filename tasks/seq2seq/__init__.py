@@ -1,0 +1,3 @@
+"""Sequence-to-sequence and blank-infilling finetuning (tasks registered on import)."""
+
+from tasks.seq2seq import task  # noqa: F401 - registers cnn_dm, xsum, gigaword, squad, blank...

@@ -1,0 +1,125 @@
+"""Seq2seq metrics: ROUGE-1/2/L (``rouge-score``) and SQuAD exact match / F1.
+
+ROUGE follows GLM's post-processing of predictions: a prediction is split into sentences at
+``[SEP]``; outputs of a WordPiece tokenizer are re-joined (``fix_tokenization``); sentences of
+at most 4 words, and sentences sharing more than 70 % of their words with an earlier one, are
+dropped. Scores are the mean F1 over examples, x100, with the Porter stemmer, ROUGE-L on
+newline-separated sentences (``rougeLsum``). ``rouge-score`` tokenises as ROUGE-1.5.5 does
+(lower-case, alphanumeric runs), so no Java tokenizer is needed.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+
+from rouge_score import rouge_scorer
+
+from tasks.seq2seq.detokenize import fix_tokenization
+
+SENTENCE_SEPARATOR = "[SEP]"
+MIN_SENTENCE_WORDS = 5
+DUPLICATE_OVERLAP = 0.7
+
+
+def _sentences(text: str, fix: bool) -> list[str]:
+    parts = [s.strip() for s in text.split(SENTENCE_SEPARATOR)]
+    return [fix_tokenization(s) if fix else s for s in parts if s]
+
+
+def clean_prediction(text: str, fix: bool) -> str:
+    """GLM's prediction post-processing; sentences joined by newlines."""
+    kept: list[str] = []
+    seen: list[set[str]] = []
+    for sentence in _sentences(text, fix):
+        words = sentence.split()
+        if len(words) < MIN_SENTENCE_WORDS:
+            continue
+        unique = set(words)
+        if any(len(unique & earlier) > DUPLICATE_OVERLAP * len(unique) for earlier in seen):
+            continue
+        kept.append(sentence)
+        seen.append(unique)
+    return "\n".join(kept)
+
+
+def clean_reference(text: str, fix: bool) -> str:
+    return "\n".join(_sentences(text, fix))
+
+
+def rouge_scores(
+    predictions: Sequence[str],
+    references: Sequence[str],
+    postprocess: bool = True,
+    fix: bool = False,
+) -> dict[str, float]:
+    """``rouge-1``, ``rouge-2``, ``rouge-l`` (mean F1 x100); ``postprocess`` applies GLM's
+    sentence filtering to the predictions."""
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeLsum"], use_stemmer=True)
+    totals = {"rouge1": 0.0, "rouge2": 0.0, "rougeLsum": 0.0}
+    for prediction, reference in zip(predictions, references, strict=True):
+        if postprocess:
+            prediction = clean_prediction(prediction, fix)
+            reference = clean_reference(reference, fix)
+        for key, score in scorer.score(reference, prediction).items():
+            totals[key] += score.fmeasure
+    n = max(len(predictions), 1)
+    return {
+        "rouge-1": 100 * totals["rouge1"] / n,
+        "rouge-2": 100 * totals["rouge2"] / n,
+        "rouge-l": 100 * totals["rougeLsum"] / n,
+    }
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation (accents folded to ASCII, lower case, no punctuation/articles)."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = "".join(c for c in text if c not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+_CHINESE_PUNCTUATION = set("，。！？；：、“”‘’（）《》【】—…·「」『』")
+
+
+def _answer_tokens(text: str, char_level: bool) -> list[str]:
+    if not char_level:
+        return normalize_answer(text).split()
+    drop = _PUNCTUATION | _CHINESE_PUNCTUATION
+    return [c for c in text.lower() if not c.isspace() and c not in drop]
+
+
+def _f1(prediction: str, gold: str, char_level: bool) -> float:
+    pred, ref = _answer_tokens(prediction, char_level), _answer_tokens(gold, char_level)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_scores(
+    predictions: dict[str, str], answers: dict[str, Sequence[str]], char_level: bool = False
+) -> dict[str, float]:
+    """``EM`` and ``F1`` (x100), the best over the gold answers (none: the empty answer).
+    ``char_level`` compares characters (Chinese, CMRC) instead of normalised words."""
+    em = f1 = 0.0
+    for qid, golds in answers.items():
+        prediction = predictions.get(qid, "")
+        golds = list(golds) or [""]
+        pred = _answer_tokens(prediction, char_level)
+        em += max(float(pred == _answer_tokens(g, char_level)) for g in golds)
+        f1 += max(_f1(prediction, g, char_level) for g in golds)
+    n = max(len(answers), 1)
+    return {"EM": 100 * em / n, "F1": 100 * f1 / n}
