@@ -8,6 +8,7 @@ would find it. The destination must not exist yet: we never overwrite a user's f
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -18,6 +19,23 @@ import torch
 from safetensors.torch import save_file
 
 from checkpointing import TRACKER_FILES
+
+RUN_CONFIG = "config.json"  # the resolved run configuration our training saves in a tag folder
+
+
+def read_run_config(tag_dir: Path) -> dict | None:
+    """The run configuration saved beside the weights, if any (our training checkpoints)."""
+    path = Path(tag_dir) / RUN_CONFIG
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def run_config_heads(run_config: dict | None) -> int | None:
+    return ((run_config or {}).get("model") or {}).get("num_attention_heads")
+
+
+def with_model_parallel_size(run_config: dict, size: int) -> dict:
+    parallel = {**run_config.get("parallel", {}), "model_parallel_size": size}
+    return {**run_config, "parallel": parallel}
 
 
 @contextlib.contextmanager
@@ -41,9 +59,16 @@ def shard_name(rank: int, safetensors: bool = False) -> str:
 
 
 def write_checkpoint_folder(
-    out: str | Path, tag: str, shards: list[dict], safetensors: bool = False
+    out: str | Path,
+    tag: str,
+    shards: list[dict],
+    safetensors: bool = False,
+    run_config: dict | None = None,
 ) -> Path:
     """Write ``out/<tag>/mp_rank_XX_model_states.*`` plus both tracker files, atomically.
+
+    ``run_config`` (the source's resolved configuration) is stored as ``<tag>/config.json``
+    with its model-parallel size set to the number of shards.
 
     Each shard is a checkpoint dict holding at least ``module``. With ``safetensors`` only the
     tensors of ``module`` are stored (plus ``iteration`` as metadata): safetensors holds tensors,
@@ -53,6 +78,9 @@ def write_checkpoint_folder(
         (tmp / tag).mkdir()
         for name in TRACKER_FILES:
             (tmp / name).write_text(tag)
+        if run_config is not None:
+            config = with_model_parallel_size(run_config, len(shards))
+            (tmp / tag / RUN_CONFIG).write_text(json.dumps(config, indent=1) + "\n")
         for rank, shard in enumerate(shards):
             path = tmp / tag / shard_name(rank, safetensors)
             if safetensors:

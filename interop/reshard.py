@@ -25,7 +25,7 @@ from checkpointing import (
     load_checkpoint_file,
     locate_checkpoint,
 )
-from interop.folders import write_checkpoint_folder
+from interop.folders import read_run_config, run_config_heads, write_checkpoint_folder
 from model.glm import glm_partition_spec
 from mpu.sharding import reshard_state_dicts
 
@@ -111,12 +111,30 @@ def reshard_folder(
 
     The output (default ``<src>_MP<target_mp>``) holds ``<tag>/mp_rank_XX_model_states.pt``
     and both ``latest_checkpointed_iteration.txt`` and ``latest``; it is written atomically.
+    The head count comes from ``num_attention_heads`` or the run configuration saved with the
+    checkpoint (``<tag>/config.json``), which is carried over.
     """
-    location = locate_checkpoint(src)
+    try:
+        location = locate_checkpoint(src)
+    except CheckpointError:
+        _refuse_zero3(Path(src))
+        raise
     out = Path(out) if out is not None else default_output(src, target_mp)
     paths = [location.shard_path(rank) for rank in range(location.num_shards)]
     shards = [load_checkpoint_file(path) for path in paths]
-    first = extract_module_state(shards[0], paths[0])
-    check_divisible(first, target_mp, num_attention_heads)
-    write_checkpoint_folder(out, location.tag, reshard_checkpoints(shards, target_mp), safetensors)
+    run_config = read_run_config(location.tag_dir)
+    heads = num_attention_heads or run_config_heads(run_config)
+    check_divisible(extract_module_state(shards[0], paths[0]), target_mp, heads)
+    new_shards = reshard_checkpoints(shards, target_mp)
+    write_checkpoint_folder(out, location.tag, new_shards, safetensors, run_config)
     return ReshardResult(out, location.tag, location.num_shards, target_mp)
+
+
+def _refuse_zero3(src: Path) -> None:
+    """ZeRO-3 model files hold empty placeholders: the weights are in the optimizer files."""
+    pattern = "zero_pp_rank_*_mp_rank_*_model_states.pt"
+    if any(src.glob(pattern)) or any(src.glob(f"*/{pattern}")):
+        raise CheckpointError(
+            f"{src} is a ZeRO-3 checkpoint (its weights live in the optimizer files): "
+            "consolidate it with `python change_mp.py --from-zero CHECKPOINT TARGET_MP`"
+        )

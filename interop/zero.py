@@ -9,6 +9,7 @@ the tensor-parallel shards with ``glm_partition_spec`` and write the release lay
     <out>/latest_checkpointed_iteration.txt      "release"
     <out>/latest                                 "release"
     <out>/release/mp_rank_XX_model_states.pt     {"module": ..., "iteration": N}
+    <out>/release/config.json                    the run configuration, when the run saved one
 
 DeepSpeed unpickles these files with ``weights_only=False``; consolidate only checkpoints you
 trust, as you would load them for training.
@@ -26,7 +27,7 @@ from pathlib import Path
 import torch
 
 from checkpointing import TRACKER_FILES, CheckpointError
-from interop.folders import write_checkpoint_folder
+from interop.folders import read_run_config, run_config_heads, write_checkpoint_folder
 from interop.reshard import check_divisible
 from model.glm import glm_partition_spec
 from mpu.sharding import reshard_state_dicts
@@ -105,7 +106,7 @@ def _consolidate(
     if dtype not in DTYPES:
         raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     states = [_consolidate_rank(tag_dir, rank) for rank in _model_parallel_ranks(tag_dir)]
-    check_divisible(states[0], target_mp)
+    check_divisible(states[0], target_mp, run_config_heads(read_run_config(tag_dir)))
     resharded = reshard_state_dicts(states, target_mp, glm_partition_spec)
     cast = [{k: v.to(DTYPES[dtype]) for k, v in state.items()} for state in resharded]
     return cast, _iteration(tag_dir)
@@ -130,5 +131,5 @@ def consolidate_zero_folder(
     states, iteration = _consolidate(tag_dir, target_mp, dtype)
     out = Path(out) if out is not None else default_output(src)
     shards = [{"module": state, "iteration": iteration} for state in states]
-    write_checkpoint_folder(out, "release", shards, safetensors)
+    write_checkpoint_folder(out, "release", shards, safetensors, read_run_config(tag_dir))
     return ZeroResult(out, tag_dir.name, source_mp, target_mp, iteration)

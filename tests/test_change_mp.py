@@ -1,6 +1,7 @@
 """change_mp.py: resharding GLM checkpoint folders between model-parallel sizes."""
 
 import hashlib
+import json
 
 import pytest
 import torch
@@ -88,34 +89,33 @@ def test_positional_cli_matches_the_reference_mp2_shards(tmp_path, reference_dir
             assert torch.equal(ours[rank]["module"][key], value), (rank, key)
 
 
-def _context_logits_worker(rank, world, folder, variant, reference_dir):
+def _context_logits_worker(rank, world, folders, reference_dir):
     import mpu
 
     mpu.initialize_model_parallel(world)
-    model = GLMModel(tiny_config(variant, parallel_output=False), seed=None).eval()
-    load_model_checkpoint(model, folder, tp_rank=rank, tp_world=world)
-    with torch.no_grad():
-        return model(*model_input(generation_cases(reference_dir, variant)[0]))[0]
+    logits = []
+    for folder in folders:
+        model = GLMModel(tiny_config("gpt2", parallel_output=False), seed=None).eval()
+        load_model_checkpoint(model, folder, tp_rank=rank, tp_world=world)
+        with torch.no_grad():
+            logits.append(model(*model_input(generation_cases(reference_dir, "gpt2")[0]))[0])
+    return logits
 
 
 @pytest.mark.slow
-def test_resharded_bert_gives_reference_logits_at_tp2(tmp_path, reference_dir):
-    out = reshard_folder(_fixture(reference_dir, "bert"), 2, out=tmp_path / "bert2").out
-    logits = run_distributed(_context_logits_worker, 2, tmp_path, out, "bert", reference_dir)
-    expected = torch.from_numpy(case_array(reference_dir, "bert", 0, "context_logits"))
-    for rank_logits in logits:
-        assert (rank_logits - expected).abs().max() <= 1e-4
-
-
-@pytest.mark.slow
-def test_fp16_release_at_mp4_gives_the_mp1_logits_at_tp4(tmp_path, reference_dir, fp16_release):
-    out = reshard_folder(fp16_release, 4, out=tmp_path / "mp4").out
+def test_resharded_checkpoints_give_the_mp1_logits_at_tp4(tmp_path, reference_dir, fp16_release):
+    """fp32 (tag 1000) and fp16 (tag release) checkpoints resharded to MP=4, run at TP=4."""
+    fp32 = reshard_folder(_fixture(reference_dir, "gpt2"), 4, out=tmp_path / "fp32").out
+    fp16 = reshard_folder(fp16_release, 4, out=tmp_path / "fp16").out
     model = GLMModel(tiny_config("gpt2"), seed=None).eval()
     load_model_checkpoint(model, fp16_release)
     with torch.no_grad():
-        expected = model(*model_input(generation_cases(reference_dir, "gpt2")[0]))[0]
-    logits = run_distributed(_context_logits_worker, 4, tmp_path, out, "gpt2", reference_dir)
-    assert max(float((x - expected).abs().max()) for x in logits) <= 1e-4
+        fp16_mp1 = model(*model_input(generation_cases(reference_dir, "gpt2")[0]))[0]
+    reference = torch.from_numpy(case_array(reference_dir, "gpt2", 0, "context_logits"))
+    results = run_distributed(_context_logits_worker, 4, tmp_path, [fp32, fp16], reference_dir)
+    for fp32_logits, fp16_logits in results:
+        assert (fp32_logits - reference).abs().max() <= 1e-4
+        assert (fp16_logits - fp16_mp1).abs().max() <= 1e-4
 
 
 def test_safetensors_output_holds_the_same_tensors(tmp_path, reference_dir):
@@ -200,3 +200,18 @@ def test_existing_output_is_refused_and_a_failed_write_leaves_nothing(
 def test_same_size_without_out_is_a_no_op(reference_dir, capsys):
     assert change_mp.main([str(_fixture(reference_dir, "bert")), "1"]) == 0
     assert "nothing to do" in capsys.readouterr().out
+
+
+def test_run_config_gives_the_heads_and_is_carried_over(tmp_path, reference_dir):
+    source = tmp_path / "run"
+    (source / "1000").mkdir(parents=True)
+    (source / "latest").write_text("1000")
+    shard = _fixture(reference_dir, "bert") / "1000" / "mp_rank_00_model_states.pt"
+    (source / "1000" / shard.name).write_bytes(shard.read_bytes())
+    run_config = {"model": {"num_attention_heads": 4}, "parallel": {"model_parallel_size": 1}}
+    (source / "1000" / "config.json").write_text(json.dumps(run_config))
+    with pytest.raises(CheckpointError, match="--num-attention-heads 4 is not divisible .* 8"):
+        reshard_folder(source, 8, out=tmp_path / "mp8")
+    out = reshard_folder(source, 2, out=tmp_path / "mp2").out
+    carried = json.loads((out / "1000" / "config.json").read_text())
+    assert carried == {**run_config, "parallel": {"model_parallel_size": 2}}

@@ -10,8 +10,11 @@ import torch
 
 import change_mp
 from checkpointing import CheckpointError, load_model_checkpoint, locate_checkpoint
+from interop.reshard import reshard_folder
 from interop.zero import consolidate_zero_checkpoint
 from model import GLMConfig, GLMModel
+from model.glm import glm_partition_spec
+from mpu.sharding import merge_tensors
 from tests.distributed import run_distributed
 
 CONFIG = dict(
@@ -77,32 +80,19 @@ def _zero_worker(rank, world, tmp_path):
     return live
 
 
-@pytest.fixture(scope="module")
-def zero_runs(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("zero")
-    return tmp_path, run_distributed(_zero_worker, 2, tmp_path, tmp_path)
+def _check_data_parallel(runs, live):
+    for stage in (2, 3):
+        (state,), iteration = consolidate_zero_checkpoint(runs / f"dp_zero{stage}")
+        expected = live[0][f"dp{stage}"]
+        assert iteration == 7
+        assert list(state) == list(expected)
+        for key, value in expected.items():
+            assert state[key].dtype == torch.float32
+            assert torch.equal(state[key], value), (stage, key)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("run", ["dp_zero2", "dp_zero3"])
-def test_zero_data_parallel_checkpoint_consolidates_to_live_weights(zero_runs, run):
-    tmp_path, live = zero_runs
-    (state,), iteration = consolidate_zero_checkpoint(tmp_path / run)
-    expected = live[0][f"dp{run[-1]}"]
-    assert iteration == 7
-    assert list(state) == list(expected)
-    for key, value in expected.items():
-        assert state[key].dtype == torch.float32
-        assert torch.equal(state[key], value), key
-
-
-@pytest.mark.slow
-def test_zero_tensor_parallel_checkpoint_merges_shards(zero_runs):
-    from model.glm import glm_partition_spec
-    from mpu.sharding import merge_tensors
-
-    tmp_path, live = zero_runs
-    (state,), _ = consolidate_zero_checkpoint(tmp_path / "tp_zero2")
+def _check_tensor_parallel(runs, live):
+    (state,), _ = consolidate_zero_checkpoint(runs / "tp_zero2")
     shards = [live[rank]["tp2"] for rank in range(2)]
     for key, value in state.items():
         layout = glm_partition_spec(key)
@@ -110,9 +100,7 @@ def test_zero_tensor_parallel_checkpoint_merges_shards(zero_runs):
         assert torch.equal(value, full), key
 
 
-@pytest.mark.slow
-def test_from_zero_cli_writes_a_loadable_release_checkpoint(zero_runs, tmp_path):
-    runs, live = zero_runs
+def _check_cli(runs, live, tmp_path):
     out = tmp_path / "release_ckpt"
     assert change_mp.main([str(runs / "dp_zero2"), "--from-zero", "--out", str(out)]) == 0
     location = locate_checkpoint(out)
@@ -129,6 +117,18 @@ def test_from_zero_cli_writes_a_loadable_release_checkpoint(zero_runs, tmp_path)
     shard = torch.load(half / "release" / "mp_rank_01_model_states.pt", weights_only=True)
     assert shard["module"]["word_embeddings.weight"].dtype == torch.float16
     assert shard["module"]["word_embeddings.weight"].shape == (128, 32)
+    with pytest.raises(CheckpointError, match="ZeRO-3 checkpoint .* --from-zero"):
+        reshard_folder(runs / "dp_zero3", 1, out=tmp_path / "o")
+
+
+@pytest.mark.slow
+def test_zero2_and_zero3_checkpoints_consolidate_to_the_live_weights(tmp_path):
+    """One two-process run (DeepSpeed start-up is the cost) feeds every check."""
+    runs = tmp_path / "runs"
+    live = run_distributed(_zero_worker, 2, tmp_path, runs)
+    _check_data_parallel(runs, live)
+    _check_tensor_parallel(runs, live)
+    _check_cli(runs, live, tmp_path)
 
 
 def test_plain_checkpoint_is_not_taken_for_zero(reference_dir):
