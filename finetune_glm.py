@@ -14,14 +14,18 @@ import logging
 from itertools import cycle
 from pathlib import Path
 
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
 import mpu
 from arguments import parse_args
-from checkpointing import resume_training_checkpoint, save_training_checkpoint
+from checkpointing import resume_training_checkpoint
 from data_utils.tokenization import build_tokenizer
+from engine import build_engine
 from tasks import get_task
 from tasks.data_utils import collate
 from tasks.pretrained import init_prompts, load_pretrained
-from tasks.results import check_results_absent, load_best_model, save_best_model, write_results
+from tasks.results import EpochEnd, check_results_absent, load_best_model, write_results
 from train_utils import (
     TrainHooks,
     TrainState,
@@ -45,8 +49,6 @@ def epoch_batches(loader, sampler, seed: int, start_epoch: int):
 
 
 def make_loader(dataset, args, spec, batch_size: int, shuffle: bool):
-    from torch.utils.data import DataLoader, DistributedSampler
-
     sampler = DistributedSampler(
         dataset,
         num_replicas=mpu.get_data_parallel_world_size(),
@@ -64,56 +66,8 @@ def make_loader(dataset, args, spec, batch_size: int, shuffle: bool):
     return loader, sampler
 
 
-class EpochEnd:
-    """After every optimizer step: at epoch ends save, evaluate on dev, keep the best."""
-
-    def __init__(self, args, spec, engine, data, tokenizer, log, log_dir, save_dir, steps):
-        self.args, self.spec, self.engine, self.data, self.tokenizer = (
-            args,
-            spec,
-            engine,
-            data,
-            tokenizer,
-        )
-        self.log, self.log_dir, self.save_dir, self.steps_per_epoch = log, log_dir, save_dir, steps
-        self.metric = args.task.validation_metric or spec.metrics[0]
-
-    def __call__(self, state: TrainState) -> None:
-        if state.iteration % self.steps_per_epoch:
-            return
-        epoch, args = state.iteration // self.steps_per_epoch, self.args
-        if self.save_dir is not None and epoch % args.checkpoint.save_epoch == 0:
-            save_training_checkpoint(
-                self.engine,
-                self.save_dir,
-                vars(state),
-                args.to_dict(),
-                args.checkpoint.keep_last_n,
-                not args.checkpoint.no_save_optim,
-                not args.checkpoint.no_save_rng,
-            )
-        if self.data.dev is None or args.task.no_validation or epoch % args.train.eval_epoch:
-            return
-        results = self.spec.evaluate(
-            self.engine.module, self.data.dev, args, self.tokenizer, "dev", self.log_dir
-        )
-        self.engine.ds.train()
-        self.log.evaluation(state, results, prefix="dev")
-        if self.metric not in results:
-            raise ValueError(f"--validation-metric {self.metric} is not one of {sorted(results)}")
-        if state.best_metric is None or results[self.metric] > state.best_metric:
-            state.best_metric = results[self.metric]
-            if self.save_dir is not None:
-                save_best_model(self.engine.module, self.save_dir, state.iteration)
-            write_results(
-                self.log_dir / "results.json", {**results, "type": "validation", "epoch": epoch}
-            )
-
-
 def train(args, spec, model, data, tokenizer, log_dir: Path, save_dir: Path | None):
     """Train for ``--epochs``; returns the trained module."""
-    from engine import build_engine
-
     if spec.forward_step is None:
         raise ValueError(f"--task {spec.name} is evaluation only: run it with --epochs 0")
     if data.train is None:
@@ -155,6 +109,21 @@ def train(args, spec, model, data, tokenizer, log_dir: Path, save_dir: Path | No
     return engine.module
 
 
+def prepare_model(args, spec, tokenizer, device):
+    """The task's model with pretrained weights (and initial prompts) on ``device``; cast to
+    --fp16/--bf16 when only evaluating (training casts through the engine)."""
+    model = spec.build_model(args, tokenizer)
+    if args.checkpoint.load_pretrained:
+        tp_rank, tp_world = mpu.get_model_parallel_rank(), mpu.get_model_parallel_world_size()
+        load_pretrained(model, args.checkpoint.load_pretrained, tp_rank, tp_world)
+    if args.task.prompt_init:
+        init_prompts(model, getattr(model, "task_tokens", None), args.train.seed)
+    model.to(device)
+    if not args.train.epochs and (args.optim.fp16 or args.optim.bf16):
+        model.to(torch.float16 if args.optim.fp16 else torch.bfloat16)
+    return model
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv, description="GLM finetuning and evaluation")
     if args.task.task is None:
@@ -167,32 +136,22 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     log_dir = Path(args.log.summary_dir or ".") / "runs" / args.train.experiment_name
     check_results_absent(log_dir, args.task.overwrite, args.checkpoint.load is not None)
     data = spec.build_datasets(args, tokenizer)
-    model = spec.build_model(args, tokenizer)
-    if args.checkpoint.load_pretrained:
-        load_pretrained(
-            model,
-            args.checkpoint.load_pretrained,
-            mpu.get_model_parallel_rank(),
-            mpu.get_model_parallel_world_size(),
-        )
-    if args.task.prompt_init:
-        init_prompts(model, getattr(model, "task_tokens", None), args.train.seed)
-    model.to(device)
-    save = args.checkpoint.save
-    save_dir = Path(save) / args.train.experiment_name if save else None
-    if (args.train.epochs or 0) > 0:
+    model = prepare_model(args, spec, tokenizer, device)
+    save_dir = (
+        Path(args.checkpoint.save) / args.train.experiment_name if args.checkpoint.save else None
+    )
+    if args.train.epochs:
         model = train(args, spec, model, data, tokenizer, log_dir, save_dir)
         if save_dir is not None and load_best_model(model, save_dir):
             logger.info("reloaded the best checkpoint from %s", save_dir / "best")
-    use_dev = args.task.eval_valid or data.test is None
-    dataset, split = (data.dev, "dev") if use_dev else (data.test, "test")
+    dataset, split = (
+        (data.dev, "dev") if args.task.eval_valid or data.test is None else (data.test, "test")
+    )
     if dataset is None:
         raise ValueError(f"--task {spec.name} found no dev or test data to evaluate")
     results = spec.evaluate(model, dataset, args, tokenizer, split, log_dir)
-    write_results(
-        log_dir / "test_results.json",
-        {**results, "type": "test" if split == "test" else "validation"},
-    )
+    kind = "test" if split == "test" else "validation"
+    write_results(log_dir / "test_results.json", {**results, "type": kind})
     logger.info("%s results: %s", split, results)
     return results
 

@@ -1,4 +1,5 @@
-"""Finetuning outputs: ``results.json`` / ``test_results.json`` and the ``best`` checkpoint.
+"""Finetuning outputs: ``results.json`` / ``test_results.json``, the ``best`` checkpoint, and
+the end-of-epoch callback that produces them.
 
 ``<save>/best/mp_rank_XX_model_states.pt`` holds ``{"module": state_dict, "iteration": n}``
 (model weights only, the GLM layout), ``<save>/best_checkpointed_iteration.txt`` the iteration
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from checkpointing import load_model_checkpoint
+from checkpointing import load_model_checkpoint, save_training_checkpoint
 from mpu import get_data_parallel_rank, get_model_parallel_rank, get_model_parallel_world_size
 
 BEST_TAG = "best"
@@ -78,3 +80,50 @@ def load_best_model(model: nn.Module, save_dir: Path) -> bool:
         model, folder, get_model_parallel_rank(), get_model_parallel_world_size(), strict=True
     )
     return True
+
+
+@dataclass
+class EpochEnd:
+    """After every optimizer step: at epoch ends save, evaluate on dev, keep the best."""
+
+    args: object
+    spec: object
+    engine: object
+    data: object
+    tokenizer: object
+    log: object
+    log_dir: Path
+    save_dir: Path | None
+    steps_per_epoch: int
+
+    def __call__(self, state) -> None:
+        if state.iteration % self.steps_per_epoch:
+            return
+        epoch, args = state.iteration // self.steps_per_epoch, self.args
+        if self.save_dir is not None and epoch % args.checkpoint.save_epoch == 0:
+            save_training_checkpoint(
+                self.engine,
+                self.save_dir,
+                vars(state),
+                args.to_dict(),
+                args.checkpoint.keep_last_n,
+                not args.checkpoint.no_save_optim,
+                not args.checkpoint.no_save_rng,
+            )
+        if self.data.dev is None or args.task.no_validation or epoch % args.train.eval_epoch:
+            return
+        results = self.spec.evaluate(
+            self.engine.module, self.data.dev, args, self.tokenizer, "dev", self.log_dir
+        )
+        self.engine.ds.train()
+        self.log.evaluation(state, results, prefix="dev")
+        metric = args.task.validation_metric or self.spec.metrics[0]
+        if metric not in results:
+            raise ValueError(f"--validation-metric {metric} is not one of {sorted(results)}")
+        if state.best_metric is None or results[metric] > state.best_metric:
+            state.best_metric = results[metric]
+            if self.save_dir is not None:
+                save_best_model(self.engine.module, self.save_dir, state.iteration)
+            write_results(
+                self.log_dir / "results.json", {**results, "type": "validation", "epoch": epoch}
+            )

@@ -1,0 +1,20 @@
+# MultiRC: one example per (passage, question, answer); metrics F1a, EM, accuracy.
+# Sourced by scripts/ds_finetune_superglue.sh and scripts/finetune_superglue.sh after a
+# config_tasks/model_*.sh descriptor (which sets MODEL_TYPE and MODEL_ARGS).
+EXPERIMENT_NAME=${MODEL_TYPE}-multirc
+TASK_NAME=multirc
+DATA_PATH="${DATA_ROOT}/MultiRC"
+MAX_SEQ_LEN=512
+LR_SINGLE=1e-5
+EPOCH_SINGLE=15
+XXLARGE_EPOCH=12
+BATCH_SIZE=64
+WEIGHT_DECAY=1.0e-1
+
+TRAIN_ARGS="--lr-decay-style linear \
+            --warmup 0.1 \
+            --pattern-id 0"
+
+COMMON_ARGS="--save-interval 10000 \
+             --eval-interval 10000000 \
+             --eval-iters 100"
