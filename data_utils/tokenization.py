@@ -16,6 +16,7 @@ they were trained on.
 
 import re
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Protocol
 
@@ -216,7 +217,10 @@ class GLMTokenizer:
         encoded = self._backend.encode_batch(segments) if segments else []
         if plain:
             return encoded
-        return [[i for p in plan for i in (encoded[p] if p >= 0 else (~p,))] for plan in plans]
+        return [
+            list(chain.from_iterable(encoded[p] if p >= 0 else (~p,) for p in plan))
+            for plan in plans
+        ]
 
     def _check_id(self, i: int) -> None:
         if i not in self._id_to_string and not 0 <= i < self._backend.vocab_size:
@@ -246,7 +250,9 @@ class GLMTokenizer:
     def sentence_end_table(self) -> np.ndarray:
         """Read-only bool array [num_tokens]: does token i's text hold a sentence end (spec §7.2)?
 
-        The text of a byte-level token is its decoded bytes, so the newline token counts.
+        A byte-level token's text is its decoded bytes, so `Ċ` (newline) and `ãĢĤ` (。) count;
+        GLM tested the byte-level spelling, where they did not (one predicate for the whole
+        pipeline fixes spec §17.19). SentencePiece and WordPiece tokens are tested as spelled.
         """
         if self._sentence_end is None:
             pattern = re.compile("[" + re.escape(SENTENCE_END_CHARS) + "]")
