@@ -123,7 +123,7 @@ def build_engine(model: torch.nn.Module, args: GLMArgs, train_iters: int) -> Eng
     scheduler.optimizer = ds_optimizer
     scheduler.load_state_dict(scheduler.state_dict())
     logger.info(
-        "engine: ZeRO stage %d, %s, micro-batch %d x %d accumulation x %d data-parallel",
+        "ZeRO stage %d, %s, micro-batch %d x %d accumulation x %d data-parallel",
         args.parallel.zero_stage,
         "fp16" if optim.fp16 else "bf16" if optim.bf16 else "fp32",
         args.train.batch_size,

@@ -1,0 +1,147 @@
+"""Training throughput: tokens/s, step time and peak memory of full DeepSpeed training steps.
+
+    python bench/bench_training.py                      # CPU: tiny and GLM-Base shapes, fp32
+    python bench/bench_training.py --shapes large --bf16 --batch-size 8   # GPU: adds MFU
+
+Each step is a real optimizer step through ``train_utils.train_step`` (forward, vocab-parallel
+cross-entropy, backward, clipping, AdamW) on batches shaped like GLM pretraining batches (GPT-2
+vocabulary, Part A of 80% of the sequence). The first steps warm up and are not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from arguments import parse_args  # noqa: E402
+from engine import build_engine  # noqa: E402
+from model import GLMModel  # noqa: E402
+from train_utils import (  # noqa: E402
+    TrainState,
+    initialize_distributed,
+    lm_forward_step,
+    set_random_seed,
+    train_step,
+)
+from training_log import flops_per_token, peak_flops  # noqa: E402
+
+SHAPES = {  # layers, hidden, heads
+    "tiny": (4, 256, 8),
+    "base": (12, 768, 12),
+    "large": (24, 1024, 16),
+}
+VOCAB = 50304
+
+
+def batches(batch: int, length: int, device):
+    generator = torch.Generator().manual_seed(0)
+    sep = int(length * 0.8)
+    while True:
+        tokens = torch.randint(0, 50257, (batch, length), generator=generator)
+        block = (torch.arange(length) >= sep).long()
+        positions = torch.stack([torch.arange(length).clamp(max=sep - 1), block.cumsum(0) * block])
+        yield {
+            "tokens": tokens.to(device),
+            "targets": tokens.roll(-1, 1).to(device),
+            "loss_mask": block.float().expand(batch, -1).to(device),
+            "position_ids": positions.expand(batch, -1, -1).to(device),
+            "sep": torch.full((batch,), sep, device=device),
+        }
+
+
+def run(shape: str, options) -> dict:
+    layers, hidden, heads = SHAPES[shape]
+    argv = [
+        "--block-lm",
+        "--num-layers",
+        str(layers),
+        "--hidden-size",
+        str(hidden),
+        "--num-attention-heads",
+        str(heads),
+        "--seq-length",
+        str(options.seq_length),
+        "--max-position-embeddings",
+        str(options.seq_length),
+        "--batch-size",
+        str(options.batch_size),
+        "--lr-decay-style",
+        "constant",
+        "--warmup",
+        "0",
+    ]
+    if options.bf16:
+        argv.append("--bf16")
+    if options.checkpoint_activations:
+        argv.append("--checkpoint-activations")
+    args = parse_args(argv)
+    device = initialize_distributed(args.parallel)
+    set_random_seed(1, device)
+    model = GLMModel(args.model.glm_config(VOCAB), seed=1).to(device)
+    engine = build_engine(model, args, train_iters=options.steps + options.warmup)
+    data, state = batches(options.batch_size, options.seq_length, device), TrainState()
+    for _ in range(options.warmup):
+        train_step(engine, data, lm_forward_step, args, state)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(options.steps):
+        train_step(engine, data, lm_forward_step, args, state)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / options.steps
+    tokens = options.batch_size * options.seq_length
+    params = sum(p.numel() for p in model.parameters())
+    peak = peak_flops()
+    result = {
+        "shape": f"{shape} ({layers}x{hidden}, {params / 1e6:.0f}M)",
+        "tokens/s": tokens / seconds,
+        "s/step": seconds,
+        "peak RSS GB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+    }
+    if device.type == "cuda":
+        result["peak GPU GB"] = torch.cuda.max_memory_allocated() / 2**30
+    if peak:
+        flops = flops_per_token(params, layers, hidden, options.seq_length)
+        result["MFU"] = tokens / seconds * flops / peak
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", nargs="+", default=["tiny", "base"], choices=list(SHAPES))
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--seq-length", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--checkpoint-activations", action="store_true")
+    options = parser.parse_args()
+    torch.set_num_threads(options.threads)
+    rows = [run(shape, options) for shape in options.shapes]
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for row in rows:
+        cells = [
+            f"{row[k]:.3g}" if isinstance(row.get(k), float) else str(row.get(k, "")) for k in keys
+        ]
+        print("| " + " | ".join(cells) + " |")
+    print(
+        f"batch {options.batch_size} x seq {options.seq_length}, "
+        f"{'bf16' if options.bf16 else 'fp32'}, {options.threads} threads, "
+        f"{options.steps} timed steps after {options.warmup} warm-up"
+    )
+
+
+if __name__ == "__main__":
+    main()
