@@ -60,7 +60,7 @@ def make_loader(dataset, args, spec, batch_size: int, shuffle: bool):
         dataset,
         batch_size=batch_size,
         sampler=sampler,
-        collate_fn=spec.collate or collate,
+        collate_fn=getattr(dataset, "collate", None) or spec.collate or collate,
         num_workers=args.data.num_workers,
     )
     return loader, sampler

@@ -251,3 +251,17 @@ def test_cloze_scoring_tp2_equals_tp1(shared_dir, reference_dir, tmp_path):
     for task in one:
         assert torch.allclose(two[0][task], one[task], atol=1e-4)
         assert torch.equal(two[0][task], two[1][task])
+
+
+def test_block_lm_ratio_mixes_pattern_text_batches(shared_dir, tokenizer):
+    args, spec, data, model = setup(shared_dir, tokenizer, "copa", "--block-lm-ratio", "1")
+    example = data.train.cloze.examples[0]
+    text = tokenizer.decode(data.train[0]["pattern"][0])
+    gold = data.train.cloze.pvp.answers(example)[int(example.label)]
+    assert text.startswith("[CLS]") and text.endswith(gold + ".<|endoftext|>")
+    batches = [data.train.collate([data.train[i] for i in range(2)]) for _ in range(12)]
+    infilling = [b for b in batches if "tokens" in b]
+    assert 0 < len(infilling) < len(batches)  # about half of them with ratio 1
+    loss, _ = spec.forward_step(infilling[0], model, args)
+    loss.backward()
+    assert torch.isfinite(loss) and infilling[0]["loss_mask"].sum() > 0

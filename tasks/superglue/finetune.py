@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from data_utils.blank_infilling import InfillIds
 from model import GLMModel
 from model.heads import (
     GLMForMultiTokenCloze,
@@ -21,8 +22,10 @@ from model.heads import (
     GLMForSequenceClassification,
     GLMForSingleTokenCloze,
 )
+from mpu import get_data_parallel_rank
 from tasks.registry import TaskData, TaskSpec, register_task
 from tasks.superglue.classification import CHOICE_TASKS
+from tasks.superglue.cotrain import PatternTextMix, blank_infilling_loss
 from tasks.superglue.dataset import (
     PVPS,
     DataSettings,
@@ -66,8 +69,6 @@ def data_settings(args) -> DataSettings:
 
 
 def build_datasets(args, tokenizer) -> TaskData:
-    if args.task.block_lm_ratio > 0:
-        raise ValueError("--block-lm-ratio (pattern-text co-training) is not supported: drop it")
     task, settings = task_name(args), data_settings(args)
     train_needed = (args.train.epochs or 0) > 0
     split = {
@@ -77,7 +78,23 @@ def build_datasets(args, tokenizer) -> TaskData:
         else None
         for name in ("train", "dev", "test")
     }
-    return TaskData(split["train"], split["dev"], split["test"])
+    train = split["train"]
+    if train is not None and args.task.block_lm_ratio > 0:
+        if train.pvp is None or settings.wsc_generative:
+            raise ValueError(
+                "--block-lm-ratio co-trains on pattern texts: it needs --cloze-eval "
+                "(and --wsc-negative for WSC)"
+            )
+        ids = InfillIds.from_tokenizer(tokenizer)
+        train = PatternTextMix(
+            train,
+            args.task.block_lm_ratio,
+            args.masking,
+            ids,
+            args.train.seed,
+            get_data_parallel_rank(),
+        )
+    return TaskData(train, split["dev"], split["test"])
 
 
 def freeze_transformer(model: GLMModel, tune_prefix_layers: int | None) -> None:
@@ -121,6 +138,8 @@ def _to_device(batch: dict, model) -> dict:
 
 def forward_step(batch: dict, model, args) -> tuple[torch.Tensor, dict[str, float]]:
     batch = _to_device(batch, model)
+    if "tokens" in batch:
+        return blank_infilling_loss(model, batch), {"tokens": batch["tokens"].numel()}
     if is_wsc_generative(args):
         return lm_loss(model, batch), {"tokens": batch["input_ids"].numel()}
     scores = compute_scores(model, batch)

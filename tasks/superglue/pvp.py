@@ -278,19 +278,22 @@ class PVP:
         sample.update(label=self.label_index(example), num_choices=len(answers))
         return sample
 
-    def pattern_text(self, example: InputExample, answer: str | None = None) -> list[int]:
-        """``[CLS]`` + the filled pattern with ``answer`` (or the gold verbalizer) in place of
-        the mask + ``[eos]``: the text of ``--block-lm-ratio`` co-training."""
+    def gold_answer(self, example: InputExample) -> str:
+        if self.multi_token:
+            return self.answers(example)[self.label_index(example)]
+        return self.verbalizer()[example.label]
+
+    def pattern_text(self, example: InputExample) -> list[int]:
+        """``[CLS]`` + the pattern filled with the gold verbalizer/answer + ``[eos]`` (no
+        prompt slots): the text of ``--block-lm-ratio`` co-training."""
         parts_a, parts_b = self.encoded_parts(example)
-        if answer is None:
-            answer = (
-                self.answers(example)[self.label_index(example)]
-                if self.multi_token
-                else self.verbalizer()[example.label]
-            )
+        answer = self.tokenizer.encode(self.gold_answer(example))
         filled = []
         for ids, _ in parts_a + parts_b:
             for i in ids:
-                filled.extend(self.tokenizer.encode(answer) if i == self.tokenizer.mask_id else [i])
+                if i == self.tokenizer.mask_id:
+                    filled.extend(answer)
+                elif i != self.prompt_id:
+                    filled.append(i)
         ids = [self.tokenizer.cls_id, *filled][: self.options.max_seq_length - 1]
-        return [0 if i == self.prompt_id else i for i in ids] + [self.tokenizer.eos_id]
+        return [*ids, self.tokenizer.eos_id]

@@ -258,7 +258,10 @@ class CopaPVP(PVP):
             return [P, c1, " or", " " + c2, "?", P, premise, joiner, P, MASK, "."], []
         if self.pattern_id == 2 and self.options.continuous_prompt:
             return [P, '"', c1, '" or "', c2, '"', P, premise, joiner, MASK, ".", P], []
-        raise ValueError("COPA --pattern-id 3 cannot be combined with --continuous-prompt")
+        raise ValueError(
+            f"COPA --pattern-id {self.pattern_id} scores the connective after each choice and has"
+            " no single pattern text: use pattern 0 or 1 (pattern 3 takes no continuous prompt)"
+        )
 
     def encode(self, example: InputExample) -> dict[str, Any]:
         if self.pattern_id < 2 or self.options.continuous_prompt:
@@ -319,6 +322,9 @@ class WscPVP(PVP):
             MASK,
             ".",
         ], []
+
+    def gold_answer(self, example: InputExample) -> str:
+        return self.answers(example)[0]
 
     def encode(self, example: InputExample) -> dict[str, Any]:
         sample = super().encode(example)
