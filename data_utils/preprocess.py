@@ -8,8 +8,9 @@ first one with its file and line.
 
 Sentence boundaries: English-like text is split with nltk's punkt model read from `NLTK_DATA`
 (never downloaded), then each sentence is tokenized with the whitespace before it, which gives
-the same ids as tokenizing the whole document. Chinese text is tokenized whole and split after
-tokens holding sentence-end punctuation (punkt has no Chinese model).
+the same ids as tokenizing the whole document. Chinese text (punkt has no Chinese model), and any
+text with `--sentence-splitter tokens` (no nltk data needed), is tokenized whole and split after
+tokens holding sentence-end punctuation.
 """
 
 import argparse
@@ -57,18 +58,28 @@ class PreprocessConfig:
     strict: bool = False
     overwrite: bool = False
     chinese: bool | None = None  # None: Chinese iff the tokenizer is ChineseSPTokenizer
+    sentence_splitter: str = "punkt"  # or "tokens": after sentence-end tokens (no nltk data)
     progress: bool = True
     chunk_bytes: int = 1 << 20
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {self.workers}")
+        if self.sentence_splitter not in ("punkt", "tokens"):
+            raise ValueError(
+                f"--sentence-splitter must be punkt or tokens, got {self.sentence_splitter}"
+            )
 
     @property
     def is_chinese(self) -> bool:
         if self.chinese is None:
             return self.tokenizer.tokenizer_type == "ChineseSPTokenizer"
         return self.chinese
+
+    @property
+    def uses_punkt(self) -> bool:
+        """punkt splits English-like text unless told otherwise; it has no Chinese model."""
+        return self.sentence_splitter == "punkt" and not self.is_chinese
 
 
 @dataclass(frozen=True)
@@ -130,7 +141,7 @@ class _Worker:
     def __init__(self, config: PreprocessConfig) -> None:
         self.tokenizer = build_tokenizer(config.tokenizer)
         self.chinese = config.is_chinese
-        self.punkt = None if self.chinese else load_punkt()
+        self.punkt = load_punkt() if config.uses_punkt else None
         self.sentence_end = self.tokenizer.sentence_end_table()
 
     def process(self, units: list[Unit]) -> ChunkResult:
@@ -153,7 +164,7 @@ class _Worker:
         text, prompt = doc.text.strip(), doc.prompt
         if not self.chinese:
             text, prompt = punctuation_standardization(text), punctuation_standardization(prompt)
-        return ([text] if self.chinese else sentence_pieces(text, self.punkt)), prompt
+        return ([text] if self.punkt is None else sentence_pieces(text, self.punkt)), prompt
 
     def _encode(self, docs: list[Document]) -> list[tuple[np.ndarray, np.ndarray, int]]:
         pieces, plans = [], []
@@ -169,7 +180,7 @@ class _Worker:
             tokens = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
             starts = np.cumsum(lengths) - lengths
             prompt_len = int(lengths[0]) if has_prompt else 0
-            if self.chinese:  # split after sentence-end tokens instead
+            if self.punkt is None:  # split after sentence-end tokens instead
                 ends = np.flatnonzero(self.sentence_end[tokens[prompt_len:-1]]) + prompt_len + 1
                 starts = np.concatenate((starts[: 1 + has_prompt], ends))
             starts = np.unique(starts[starts < len(tokens)])
@@ -292,7 +303,7 @@ def preprocess(config: PreprocessConfig) -> PreprocessReport:
     start = time.perf_counter()
     sources = resolve_inputs(list(config.inputs), config.reader, config.corpus_paths)
     tokenizer = build_tokenizer(config.tokenizer)
-    if not config.is_chinese:
+    if config.uses_punkt:
         load_punkt()  # fail before any work when NLTK_DATA lacks punkt
     identity = {
         "name": _describe(config.tokenizer),
@@ -342,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="location of a named corpus (else GLM_CORPUS_<NAME>)",
     )
     p.add_argument("--chinese", action="store_true", help="Chinese text (auto for ChineseSP)")
+    p.add_argument(
+        "--sentence-splitter",
+        default="punkt",
+        choices=("punkt", "tokens"),
+        help="punkt (nltk data from NLTK_DATA) or tokens: cut after sentence-end tokens",
+    )
     p.add_argument("--strict", action="store_true", help="stop at the first bad record")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument("--no-progress", action="store_true")
@@ -369,6 +386,7 @@ def config_from_args(args: argparse.Namespace) -> PreprocessConfig:
         strict=args.strict,
         overwrite=args.overwrite,
         chinese=True if args.chinese else None,
+        sentence_splitter=args.sentence_splitter,
         progress=not args.no_progress,
     )
 

@@ -241,6 +241,18 @@ def test_missing_punkt_data_names_nltk_data(tmp_path, gpt2_config, monkeypatch):
         )
 
 
+def test_token_sentence_splitter_needs_no_nltk_data(tmp_path, gpt2_config, monkeypatch):
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
+    source = tmp_path / "c.txt"
+    source.write_text("First sentence. Second one! And a third?\n")
+    config = PreprocessConfig(
+        (str(source),), str(tmp_path / "s"), gpt2_config, sentence_splitter="tokens", progress=False
+    )
+    preprocess(config)
+    store = TokenStore(tmp_path / "s")
+    assert len(store) == 1 and len(store.sentence_starts(0)) == 3
+
+
 def test_cli(tmp_path, vocab_dir, caplog):
     source = tmp_path / "c.jsonl"
     source.write_text('{"body": "One. Two."}\n{"body": 3}\n')
