@@ -104,6 +104,32 @@ def tokenizer_config_json(cfg: TokenizerConfig, max_length: int) -> dict:
     }
 
 
+def model_config_json(fields: dict, cfg: TokenizerConfig, dtype: torch.dtype) -> dict:
+    """``config.json``: GLM's constructor fields, the Auto classes, and generation defaults
+    (stop on ``<|endofpiece|>`` or ``<|endoftext|>``, as GLM's generation does)."""
+    tokenizer = hf_command_tokenizer(cfg)
+    return {
+        "architectures": ["GLMForConditionalGeneration"],
+        "auto_map": AUTO_MAP,
+        "model_type": "glm",
+        **fields,
+        **FIXED_FIELDS,
+        "pad_token_id": tokenizer.pad_id,
+        "eos_token_id": [tokenizer.eop_id, tokenizer.eos_id],
+        "torch_dtype": str(dtype).removeprefix("torch."),
+    }
+
+
+def _checked_tokenizer(cfg: TokenizerConfig, vocab_rows: int) -> None:
+    padded = build_tokenizer(cfg).vocab_size
+    if padded != vocab_rows:
+        raise ValueError(
+            f"the tokenizer flags give a padded vocabulary of {padded} but the checkpoint has "
+            f"{vocab_rows} rows: check --tokenizer-type, --tokenizer-model-type, --task-mask "
+            "and --make-vocab-size-divisible-by"
+        )
+
+
 def export_to_hf(
     checkpoint: str | Path,
     out: str | Path,
@@ -120,19 +146,11 @@ def export_to_hf(
     the caller's flags give; a checkpoint that differs is refused.
     """
     state, run_config = load_merged_state(checkpoint)
-    tokenizer_config, num_attention_heads = _from_run_config(
-        run_config, tokenizer_config, num_attention_heads
-    )
-    fields = model_fields(state, num_attention_heads)
+    cfg, heads = _from_run_config(run_config, tokenizer_config, num_attention_heads)
+    fields = model_fields(state, heads)
     check_fields(fields, expected or {}, str(checkpoint))
-    tokenizer = build_tokenizer(tokenizer_config)
-    if tokenizer.vocab_size != fields["vocab_size"]:
-        raise ValueError(
-            f"the tokenizer flags give a padded vocabulary of {tokenizer.vocab_size} but the "
-            f"checkpoint has {fields['vocab_size']} rows: check --tokenizer-type, "
-            "--tokenizer-model-type, --task-mask and --make-vocab-size-divisible-by"
-        )
-    moves, _ = command_row_moves(tokenizer_config)
+    _checked_tokenizer(cfg, fields["vocab_size"])
+    moves, _ = command_row_moves(cfg)
     if moves:
         state = {
             **state,
@@ -141,28 +159,17 @@ def export_to_hf(
     if dtype is not None:
         state = {k: v.to(DTYPES[dtype]) for k, v in state.items()}
     weights = {PREFIX + k: v.contiguous() for k, v in state.items()}
-    hf_tokenizer = hf_command_tokenizer(tokenizer_config)
-    config = {
-        "architectures": ["GLMForConditionalGeneration"],
-        "auto_map": AUTO_MAP,
-        "model_type": "glm",
-        **fields,
-        **FIXED_FIELDS,
-        "pad_token_id": hf_tokenizer.pad_id,
-        "eos_token_id": [hf_tokenizer.eop_id, hf_tokenizer.eos_id],
-        "torch_dtype": str(state["word_embeddings.weight"].dtype).removeprefix("torch."),
-    }
-    _, files, _ = tokenizer_files(tokenizer_config)
+    config = model_config_json(fields, cfg, state["word_embeddings.weight"].dtype)
+    tokenizer_json = tokenizer_config_json(cfg, fields["max_sequence_length"])
+    _, files, _ = tokenizer_files(cfg)
+    files.update({name: REMOTE_DIR / name for name in REMOTE_FILES})
     with atomic_folder(out) as tmp:
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (tmp / "tokenizer_config.json").write_text(json.dumps(tokenizer_json, indent=2) + "\n")
         if safetensors:
             save_file(weights, tmp / "model.safetensors", metadata={"format": "pt"})
         else:
             torch.save(weights, tmp / "pytorch_model.bin")
-        tok_json = tokenizer_config_json(tokenizer_config, fields["max_sequence_length"])
-        (tmp / "tokenizer_config.json").write_text(json.dumps(tok_json, indent=2) + "\n")
         for name, source in files.items():
             shutil.copyfile(source, tmp / name)
-        for name in REMOTE_FILES:
-            shutil.copyfile(REMOTE_DIR / name, tmp / name)
     return Path(out)
