@@ -14,9 +14,9 @@ import torch
 from data_utils.tokenization import TokenizerConfig, build_tokenizer
 from model.beam_search import beam_search, beam_search_hypotheses
 from model.blank_filling import FillResult, fill_blanks, fill_blanks_batch
-from model.generation import GenerationConfig, prefill, span_positions
+from model.generation import GenerationConfig, prefill, span_positions, step_logits
 from tests.distributed import run_distributed
-from tests.reference import VARIANTS, generation_cases, load_tiny_model
+from tests.reference import VARIANTS, case_array, generation_cases, load_tiny_model
 
 GREEDY = GenerationConfig(out_seq_length=24, top_k=1)
 
@@ -75,6 +75,30 @@ def test_greedy_fills_equal_reference_alone_and_batched(reference_dir, vocab_dir
     alone = [fill_blanks(model, tokenizer, text, GREEDY) for text in texts]
     assert mismatches(alone, cases) == []
     assert mismatches(fill_blanks_batch(model, tokenizer, texts, GREEDY), cases) == []
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_decoding_steps_match_the_recorded_step_logits(reference_dir, variant):
+    """step_logits (the decoding path, with its own output projection on CPU) against the
+    original's recorded top-16 logits of every incremental step, within 1e-4."""
+    model = tiny_model(reference_dir, variant)
+    worst = 0.0
+    for case in generation_cases(reference_dir, variant):
+        steps = [step for blank in case["blanks"] for step in blank["steps"]]
+        cache_ = model.make_kv_cache(1, len(case["context_ids"]) + len(steps))
+        ids = torch.from_numpy(case_array(reference_dir, variant, case["case"], "step_topk_ids"))
+        values = case_array(reference_dir, variant, case["case"], "step_topk_values")
+        with torch.no_grad():
+            prefill(model, cache_, [case["context_ids"]], 0)
+            for row, step in enumerate(steps):
+                token = torch.tensor([step["input_id"]])
+                position = torch.tensor(step["position_ids"]).view(1, 2, 1)
+                logits = step_logits(model, cache_, token, position)[0]
+                worst = max(
+                    worst,
+                    float((logits[ids[row].long()] - torch.from_numpy(values[row])).abs().max()),
+                )
+    assert worst <= 1e-4
 
 
 def test_fills_are_spliced_into_the_text(reference_dir, vocab_dir):
