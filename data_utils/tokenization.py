@@ -188,23 +188,21 @@ class GLMTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """GLM's `EncodeAsIds(text).tokenization`; empty or all-whitespace text gives []."""
-        if not text or text.isspace():
-            return []
-        if not self._has_command(text):
+        if self._is_plain(text):
             return self._backend.encode(text)
         return self.encode_batch([text])[0]
 
+    def _is_plain(self, text: str) -> bool:
+        """Non-blank text without command strings: the backend's ids are the answer."""
+        return bool(text) and not text.isspace() and not self._has_command(text)
+
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """`[encode(t) for t in texts]`, with every text segment in one backend call."""
+        if all(map(self._is_plain, texts)):
+            return self._backend.encode_batch(texts) if texts else []
         segments: list[str] = []
         plans: list[list[int]] = []  # per text: segment index >= 0, or ~id for a command id
-        plain = True  # every text is one whole segment, so the backend output is the answer
         for text in texts:
-            if text and not text.isspace() and not self._has_command(text):
-                plans.append([len(segments)])
-                segments.append(text)
-                continue
-            plain = False
             pieces = self._split(text) if text and not text.isspace() else []
             plan = []
             for piece in pieces:
@@ -215,8 +213,6 @@ class GLMTokenizer:
                     segments.append(piece)
             plans.append(plan)
         encoded = self._backend.encode_batch(segments) if segments else []
-        if plain:
-            return encoded
         return [
             list(chain.from_iterable(encoded[p] if p >= 0 else (~p,) for p in plan))
             for plan in plans
