@@ -30,7 +30,7 @@ import torch.distributed as dist
 from torch import nn
 
 TRACKER_FILES = ("latest_checkpointed_iteration.txt", "latest")
-SHARD_PATTERN = re.compile(r"^mp_rank_(\d{2})_model_states\.pt$")
+SHARD_PATTERN = re.compile(r"^mp_rank_(\d{2})_model_states\.(pt|safetensors)$")
 
 _NUMPY_GLOBALS = [
     np._core.multiarray._reconstruct,
@@ -60,12 +60,13 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class CheckpointLocation:
-    tag_dir: Path  # the folder holding mp_rank_XX_model_states.pt
+    tag_dir: Path  # the folder holding mp_rank_XX_model_states.pt (or .safetensors)
     tag: str
     num_shards: int
+    suffix: str = "pt"
 
     def shard_path(self, rank: int) -> Path:
-        return self.tag_dir / f"mp_rank_{rank:02d}_model_states.pt"
+        return self.tag_dir / f"mp_rank_{rank:02d}_model_states.{self.suffix}"
 
 
 def _read_tag(root: Path) -> str | None:
@@ -88,7 +89,8 @@ def locate_checkpoint(path: str | Path) -> CheckpointLocation:
     tag_dir = root / tag if tag is not None else root
     if tag is not None and not tag_dir.is_dir():
         raise CheckpointError(f"{root} names tag {tag!r} but the folder {tag_dir} is missing")
-    ranks = sorted(int(m.group(1)) for f in tag_dir.iterdir() if (m := SHARD_PATTERN.match(f.name)))
+    found = [m for f in tag_dir.iterdir() if (m := SHARD_PATTERN.match(f.name))]
+    ranks = sorted(int(m.group(1)) for m in found)
     if not ranks:
         raise CheckpointError(
             f"no mp_rank_XX_model_states.pt in {tag_dir}: not a GLM checkpoint folder "
@@ -100,11 +102,15 @@ def locate_checkpoint(path: str | Path) -> CheckpointLocation:
             f"{tag_dir} lacks shard mp_rank_{missing[0]:02d}_model_states.pt "
             f"(found ranks {ranks}): copy the missing file"
         )
-    return CheckpointLocation(tag_dir, tag if tag is not None else tag_dir.name, len(ranks))
+    suffix = "pt" if any(m.group(2) == "pt" for m in found) else "safetensors"
+    return CheckpointLocation(tag_dir, tag if tag is not None else tag_dir.name, len(ranks), suffix)
 
 
 def load_checkpoint_file(path: Path) -> dict:
-    """``torch.load`` a shard safely; a damaged file is a one-line error naming it."""
+    """``torch.load`` a shard safely (or read a safetensors shard, whose tensors are the
+    ``module``); a damaged file is a one-line error naming it."""
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path)
     try:
         with torch.serialization.safe_globals(_NUMPY_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -121,6 +127,25 @@ def load_checkpoint_file(path: Path) -> dict:
             f"cannot read checkpoint file {path} ({type(error).__name__}: "
             f"{str(error).splitlines()[0][:120]}): it is truncated or corrupt, copy it again"
         ) from error
+
+
+def _load_safetensors(path: Path) -> dict:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            module = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+            metadata = handle.metadata() or {}
+    except FileNotFoundError as error:
+        raise CheckpointError(f"checkpoint file {path} does not exist") from error
+    except Exception as error:  # noqa: BLE001 - safetensors raises its own error types
+        raise CheckpointError(
+            f"cannot read checkpoint file {path} ({error}): it is truncated or corrupt"
+        ) from error
+    checkpoint = {"module": module}
+    if "iteration" in metadata:
+        checkpoint["iteration"] = int(metadata["iteration"])
+    return checkpoint
 
 
 def _unsafe_globals(path: Path) -> list[str]:

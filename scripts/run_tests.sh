@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh requirements-dev.txt
 export GLM_SHARED="${GLM_SHARED:-$(cd .. && pwd)/shared}"
-exec python -m pytest -n 2 --dist loadgroup "$@"
+exec python -m pytest -n 2 "$@"

@@ -143,3 +143,18 @@ def test_mp4_checkpoint_at_tp4(tmp_path, reference_dir, gpt2_state):
     )
     assert max(run_distributed(_tp4_worker, 4, tmp_path, folder, reference_dir)) <= 1e-4
     shutil.rmtree(folder)
+
+
+def test_safetensors_shards_load(tmp_path, reference_dir, gpt2_state):
+    from safetensors.torch import save_file
+
+    (tmp_path / "st" / "release").mkdir(parents=True)
+    (tmp_path / "st" / "latest_checkpointed_iteration.txt").write_text("release")
+    save_file(
+        gpt2_state,
+        tmp_path / "st/release/mp_rank_00_model_states.safetensors",
+        metadata={"iteration": "1000"},
+    )
+    model = GLMModel(tiny_config("gpt2"), seed=None).eval()
+    assert load_model_checkpoint(model, tmp_path / "st")["iteration"] == 1000
+    assert _context_diff(model, reference_dir) <= 1e-4
