@@ -265,3 +265,36 @@ def test_block_lm_ratio_mixes_pattern_text_batches(shared_dir, tokenizer):
     loss, _ = spec.forward_step(infilling[0], model, args)
     loss.backward()
     assert torch.isfinite(loss) and infilling[0]["loss_mask"].sum() > 0
+
+
+def test_prediction_records():
+    from tasks.superglue.evaluate import prediction_records
+
+    answers = [InputExample("g", "t", idx=[7, q, a]) for q, a in ((0, 0), (0, 1), (1, 0))]
+    assert prediction_records("multirc", [1, 0, 1], answers, ("0", "1")) == [
+        {
+            "idx": 7,
+            "passage": {
+                "questions": [
+                    {"idx": 0, "answers": [{"idx": 0, "label": 1}, {"idx": 1, "label": 0}]},
+                    {"idx": 1, "answers": [{"idx": 0, "label": 1}]},
+                ]
+            },
+        }
+    ]
+    record = InputExample("g", "t", idx=5, meta={"candidates": ["A", "B"]})
+    assert prediction_records("record", [1], [record], ("0", "1")) == [{"idx": 5, "label": "B"}]
+    clue = [InputExample("g", "t", idx=i) for i in (3, 1)]
+    assert prediction_records("afqmc", [0, 1], clue, ("0", "1")) == [
+        {"idx": 1, "label": "1"},
+        {"idx": 3, "label": "0"},
+    ]
+
+
+def test_wsc_generative_evaluation(shared_dir, tokenizer, tmp_path):
+    args, spec, data, model = setup(shared_dir, tokenizer, "wsc")
+    data.dev.examples = data.dev.examples[:4]
+    results = spec.evaluate(model, data.dev, args, tokenizer, "dev", tmp_path)
+    assert set(results) == {"accuracy"}
+    lines = (tmp_path / "dev.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and all('"label": "True"' in x or '"label": "False"' in x for x in lines)
