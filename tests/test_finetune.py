@@ -1,12 +1,13 @@
-"""finetune_glm.py end to end on CPU: COPA finetuned from the tiny fixture checkpoint with
-gradient accumulation (best checkpoint, results files, predictions), then WiC evaluated with
-``--epochs 0``."""
+"""finetune_glm.py end to end on CPU, in one process: COPA finetuned from the tiny fixture
+checkpoint with gradient accumulation (best checkpoint, results files, predictions), WiC
+evaluated with ``--epochs 0``, and COPA converted to multichoice scored zero-shot."""
 
 import json
 
 import pytest
 import torch
 
+from tasks.multichoice import copa_to_multichoice
 from tasks.results import check_results_absent
 from tests.distributed import run_distributed
 
@@ -25,7 +26,7 @@ def _finetune(rank, world, argv_list):
 
 
 @pytest.mark.slow
-def test_copa_finetunes_and_wic_evaluates(shared_dir, reference_dir, tmp_path):
+def test_copa_finetunes_wic_and_multichoice_evaluate(shared_dir, reference_dir, tmp_path):
     checkpoint = reference_dir / "checkpoints" / "glm-tiny-gpt2"
     copa_dir = tmp_path / "COPA"  # the first 16 training examples keep the test quick
     copa_dir.mkdir()
@@ -76,7 +77,25 @@ def test_copa_finetunes_and_wic_evaluates(shared_dir, reference_dir, tmp_path):
         "--experiment-name",
         "wic",
     ]
-    copa_results, wic_results = run_distributed(_finetune, 1, tmp_path, [copa, wic])[0]
+    converted = tmp_path / "copa_multichoice.jsonl"
+    records = [copa_to_multichoice(json.loads(line)) for line in lines[:8]]
+    converted.write_text("".join(json.dumps(r) + "\n" for r in records))
+    multichoice = [
+        *common,
+        "--task",
+        "multichoice",
+        "--test-data",
+        str(converted),
+        "--epochs",
+        "0",
+        "--eval-batch-size",
+        "8",
+        "--experiment-name",
+        "mc",
+    ]
+    copa_results, wic_results, mc_results = run_distributed(
+        _finetune, 1, tmp_path, [copa, wic, multichoice]
+    )[0]
 
     runs = tmp_path / "runs"
     validation = json.loads((runs / "copa" / "results.json").read_text())
@@ -96,6 +115,11 @@ def test_copa_finetunes_and_wic_evaluates(shared_dir, reference_dir, tmp_path):
     assert set(wic_results) == {"accuracy"}
     assert json.loads((runs / "wic" / "test_results.json").read_text())["type"] == "validation"
     assert len((runs / "wic" / "dev.jsonl").read_text().splitlines()) == 32
+
+    saved = json.loads((runs / "mc" / "test_results.json").read_text())
+    assert saved == {"accuracy": mc_results["accuracy"], "type": "test"}
+    predictions = (runs / "mc" / "test.jsonl").read_text().splitlines()
+    assert [json.loads(p)["idx"] for p in predictions] == list(range(8))
 
 
 def test_finished_run_is_not_redone(tmp_path):
