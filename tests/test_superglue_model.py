@@ -74,7 +74,7 @@ def tokenizer(shared_dir):
     return build_tokenizer(task_args(shared_dir, "rte").tokenizer)
 
 
-def setup(shared_dir, tokenizer, task, *extra):
+def build_task(shared_dir, tokenizer, task, *extra):
     args = task_args(shared_dir, task, *extra)
     spec = get_task(task)
     return args, spec, spec.build_datasets(args, tokenizer), spec.build_model(args, tokenizer)
@@ -126,7 +126,7 @@ def test_metrics():
 
 @pytest.mark.parametrize("task", sorted(FOLDERS))
 def test_every_superglue_task_trains_a_step(shared_dir, tokenizer, task):
-    args, spec, data, model = setup(shared_dir, tokenizer, task)
+    args, spec, data, model = build_task(shared_dir, tokenizer, task)
     batch = collate([data.train[0], data.train[1]])
     loss, _ = spec.forward_step(batch, model, args)
     loss.backward()
@@ -136,9 +136,9 @@ def test_every_superglue_task_trains_a_step(shared_dir, tokenizer, task):
 
 
 def test_wsc_regimes_and_classification_head(shared_dir, tokenizer):
-    args, spec, data, model = setup(shared_dir, tokenizer, "wsc")
+    args, spec, data, model = build_task(shared_dir, tokenizer, "wsc")
     assert data.train[0]["input_ids"].ndim == 1  # generative: one LM row on span1
-    args, spec, data, model = setup(
+    args, spec, data, model = build_task(
         shared_dir, tokenizer, "wsc", "--wsc-negative", "--loss-func", "mix"
     )
     assert data.train[0]["input_ids"].ndim == 2 and data.train[0]["label"] == 0
@@ -170,19 +170,19 @@ def _scores(model, samples):
 
 
 def test_fast_decode_chunks_and_segments_match_full_scoring(shared_dir, tokenizer):
-    args, _, data, model = setup(shared_dir, tokenizer, "record")
+    args, _, data, model = build_task(shared_dir, tokenizer, "record")
     samples = [data.dev[0]]
     full = _scores(model, samples)
     batch = collate(samples)
     with torch.no_grad():
         assert torch.allclose(compute_scores(model, batch, chunk=3), full, atol=1e-4)
     # Fast decode truncates the context once (not per answer): compare where nothing is cut.
-    _, _, copa, model = setup(shared_dir, tokenizer, "copa")
-    _, _, fast_data, fast = setup(shared_dir, tokenizer, "copa", "--fast-decode")
+    _, _, copa, model = build_task(shared_dir, tokenizer, "copa")
+    _, _, fast_data, fast = build_task(shared_dir, tokenizer, "copa", "--fast-decode")
     fast.load_state_dict(model.state_dict())
     expected = _scores(model, [copa.dev[i] for i in range(3)])
     assert torch.allclose(_scores(fast, [fast_data.dev[i] for i in range(3)]), expected, atol=1e-4)
-    _, _, seg_data, _ = setup(shared_dir, tokenizer, "record", "--segment-length", "1")
+    _, _, seg_data, _ = build_task(shared_dir, tokenizer, "record", "--segment-length", "1")
     segmented = _scores(model, [seg_data.dev[0]])
     assert segmented.shape == full.shape
     # Each segment is scored as its own blank, so only one-token answers (+eop) keep the
@@ -191,7 +191,7 @@ def test_fast_decode_chunks_and_segments_match_full_scoring(shared_dir, tokenize
 
 
 def test_freeze_transformer_and_prompt_init(shared_dir, tokenizer):
-    args, _, _, model = setup(
+    args, _, _, model = build_task(
         shared_dir,
         tokenizer,
         "rte",
@@ -237,7 +237,7 @@ def _tp_scores(rank, world, shared_dir, checkpoint):
     tokenizer = build_tokenizer(task_args(shared_dir, "copa").tokenizer)
     results = {}
     for task in ("copa", "rte"):
-        args, _, data, model = setup(shared_dir, tokenizer, task)
+        args, _, data, model = build_task(shared_dir, tokenizer, task)
         load_pretrained(model, checkpoint, rank, world)
         results[task] = _scores(model, [data.dev[i] for i in range(2)])
     return results
@@ -254,7 +254,7 @@ def test_cloze_scoring_tp2_equals_tp1(shared_dir, reference_dir, tmp_path):
 
 
 def test_block_lm_ratio_mixes_pattern_text_batches(shared_dir, tokenizer):
-    args, spec, data, model = setup(shared_dir, tokenizer, "copa", "--block-lm-ratio", "1")
+    args, spec, data, model = build_task(shared_dir, tokenizer, "copa", "--block-lm-ratio", "1")
     example = data.train.cloze.examples[0]
     text = tokenizer.decode(data.train[0]["pattern"][0])
     gold = data.train.cloze.pvp.answers(example)[int(example.label)]
@@ -292,7 +292,7 @@ def test_prediction_records():
 
 
 def test_wsc_generative_evaluation(shared_dir, tokenizer, tmp_path):
-    args, spec, data, model = setup(shared_dir, tokenizer, "wsc")
+    args, spec, data, model = build_task(shared_dir, tokenizer, "wsc")
     data.dev.examples = data.dev.examples[:4]
     results = spec.evaluate(model, data.dev, args, tokenizer, "dev", tmp_path)
     assert set(results) == {"accuracy"}
