@@ -213,6 +213,26 @@ def read_multirc(path: Path, split: str, labels: tuple[str, ...]) -> list[InputE
     return examples
 
 
+def _record_passage(rec: Record) -> tuple[str, list[str]]:
+    """The passage (``@highlight`` lines as "- " items) and its entities, sorted."""
+    text = rec.get("passage", "text", kind=str)
+    entities = set()
+    for span in rec.get("passage", "entities", kind=list):
+        s = Record(span, rec.path, rec.line)
+        entities.add(text[s.get("start", kind=int) : s.get("end", kind=int) + 1])
+    return text.replace("@highlight\n", "- "), sorted(entities)
+
+
+def _record_question(rec: Record, question) -> tuple[str, object, list[str]]:
+    q = Record(question, rec.path, rec.line)
+    query = q.get("query", kind=str)
+    if "@placeholder" not in query:
+        raise DataError(f"{rec.where()}: field 'qas.query' has no @placeholder")
+    answers = q.get("answers", kind=list, default=[])
+    texts = {Record(a, rec.path, rec.line).get("text", kind=str) for a in answers}
+    return query, q.get("idx"), sorted(texts)
+
+
 def read_record(
     path: Path, split: str, labels: tuple[str, ...], seed: int = 42, max_train_candidates: int = 10
 ) -> list[InputExample]:
@@ -223,65 +243,26 @@ def read_record(
     examples = []
     for rec in read_jsonl(path):
         idx = rec.get("idx")
-        text = rec.get("passage", "text", kind=str)
-        entities = set()
-        for span in rec.get("passage", "entities", kind=list):
-            s = Record(span, rec.path, rec.line)
-            entities.add(text[s.get("start", kind=int) : s.get("end", kind=int) + 1])
-        entities = sorted(entities)
-        text = text.replace("@highlight\n", "- ")
+        text, entities = _record_passage(rec)
         for question in rec.get("qas", kind=list):
-            q = Record(question, rec.path, rec.line)
-            query, q_idx = q.get("query", kind=str), q.get("idx")
-            if "@placeholder" not in query:
-                raise DataError(f"{rec.where()}: field 'qas.query' has no @placeholder")
-            answers = sorted(
-                {
-                    Record(a, rec.path, rec.line).get("text", kind=str)
-                    for a in q.get("answers", kind=list, default=[])
-                }
-            )
+            query, q_idx, answers = _record_question(rec, question)
+            meta = {"passage_idx": idx, "question_idx": q_idx}
             if split != "train":
-                meta = {
-                    "passage_idx": idx,
-                    "question_idx": q_idx,
-                    "candidates": entities,
-                    "answers": answers,
-                }
-                examples.append(
-                    InputExample(
-                        f"{split}-p{idx}-q{q_idx}",
-                        text,
-                        query,
-                        "1",
-                        meta,
-                        q_idx,
-                        num_choices=len(entities),
-                    )
-                )
+                meta.update(candidates=entities, answers=answers)
+                guid = f"{split}-p{idx}-q{q_idx}"
+                examples.append(InputExample(guid, text, query, "1", meta, q_idx, len(entities)))
                 continue
             for a_idx, answer in enumerate(answers):
                 others = [e for e in entities if e not in answers]
                 if len(others) > max_train_candidates - 1:
                     shuffler.shuffle(others)
                     others = others[: max_train_candidates - 1]
-                meta = {
-                    "passage_idx": idx,
-                    "question_idx": q_idx,
-                    "candidates": [answer, *others],
-                    "answers": [answer],
-                }
-                examples.append(
-                    InputExample(
-                        f"{split}-p{idx}-q{q_idx}-a{a_idx}",
-                        text,
-                        query,
-                        "0",
-                        meta,
-                        [idx, q_idx, a_idx],
-                        len(others) + 1,
-                    )
+                meta = {**meta, "candidates": [answer, *others], "answers": [answer]}
+                guid = f"{split}-p{idx}-q{q_idx}-a{a_idx}"
+                ex = InputExample(
+                    guid, text, query, "0", meta, [idx, q_idx, a_idx], len(others) + 1
                 )
+                examples.append(ex)
     return examples
 
 
