@@ -159,6 +159,8 @@ def chinese_command_tokens(
         if fix_command_token:
             masks.reverse()
         next_id = _append_consecutive(tokens, next_id, masks)
+    else:  # the collision slot is only for [gMASK]: nothing else may take eop's id
+        next_id = max(token.id for token in tokens) + 1
     return tokens, _append_task_tokens(tokens, next_id, False, block_mask, lstrip=True)
 
 

@@ -81,3 +81,13 @@ def test_pieces_and_sentence_ends(tok: GLMTokenizer) -> None:
     assert table.shape == (tok.num_tokens,)
     assert table[ids[-1]] and not table[ids[0]]
     assert table[tok.token_to_id("?")] and table[tok.token_to_id("!")]  # NFKC folds ？ and ！
+
+
+def test_without_task_mask_no_command_shares_eops_id(vocab_dir):
+    """Only [gMASK] may collide with eop (GLM-10B-Chinese); [dBLOCK] takes the next free id."""
+    config = TokenizerConfig(
+        tokenizer_type="ChineseSPTokenizer", tokenizer_path=str(vocab_dir), block_mask=True
+    )
+    tokenizer = build_tokenizer(config)
+    assert (tokenizer.eop_id, tokenizer.dblock_id, tokenizer.num_tokens) == (50007, 50008, 50009)
+    assert len(tokenizer.sentence_end_table()) == tokenizer.num_tokens
