@@ -14,7 +14,7 @@ from tasks import get_task
 from tasks.language_model.sample import collate_samples
 from tasks.seq2seq.detokenize import detokenize_cnndm, detokenize_gigaword, fix_tokenization
 from tasks.seq2seq.inputs import EncodedExample, Seq2SeqDataset, Seq2SeqTokens
-from tasks.seq2seq.metrics import clean_prediction, rouge_scores, squad_scores
+from tasks.seq2seq.metrics import clean_prediction, rouge_files, rouge_scores, squad_scores
 from tasks.seq2seq.readers import iter_squad, read_source_target
 from tasks.seq2seq.squad import first_answers, tokenize_with_offsets
 from tasks.seq2seq.task import build_split
@@ -225,3 +225,13 @@ def test_cnndm_csv_converter(tmp_path, shared_dir):
     (tmp_path / "cols.csv").write_text("id,article\n1,x\n")
     with pytest.raises(ValueError, match=r"cols\.csv:1: missing column 'highlights'"):
         convert(tmp_path / "cols.csv", tmp_path, "x", " ")
+
+
+def test_rouge_of_files(tmp_path):
+    (tmp_path / "h").write_text("the cat sat on the mat [SEP] it was fine\nabc\n")
+    (tmp_path / "r").write_text("a cat sat on a mat [SEP] it was fine\nabc\n")
+    scores = rouge_files(tmp_path / "h", tmp_path / "r")
+    assert scores["rouge-1"] == pytest.approx((100 * 7 / 9 + 100) / 2)
+    (tmp_path / "r").write_text("one line\n")
+    with pytest.raises(ValueError, match="has 2 lines but"):
+        rouge_files(tmp_path / "h", tmp_path / "r")

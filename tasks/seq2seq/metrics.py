@@ -6,15 +6,21 @@ at most 4 words, and sentences sharing more than 70 % of their words with an ear
 dropped. Scores are the mean F1 over examples, x100, with the Porter stemmer, ROUGE-L on
 newline-separated sentences (``rougeLsum``). ``rouge-score`` tokenises as ROUGE-1.5.5 does
 (lower-case, alphanumeric runs), so no Java tokenizer is needed.
+
+``main`` scores two output files (``scripts/evaluate_seq2seq.sh HYPS REFS``).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
 import string
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 from rouge_score import rouge_scorer
 
@@ -123,3 +129,37 @@ def squad_scores(
         f1 += max(_f1(prediction, g, char_level) for g in golds)
     n = max(len(answers), 1)
     return {"EM": 100 * em / n, "F1": 100 * f1 / n}
+
+
+def rouge_files(hyps: Path, refs: Path, postprocess: bool = False) -> dict[str, float]:
+    """ROUGE of two line-aligned files (``[SEP]`` splits a line into sentences)."""
+    lines = []
+    for path in (hyps, refs):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist")
+        lines.append(path.read_text(encoding="utf-8").splitlines())
+    if len(lines[0]) != len(lines[1]):
+        raise ValueError(f"{hyps} has {len(lines[0])} lines but {refs} has {len(lines[1])}")
+    if postprocess:
+        return rouge_scores(lines[0], lines[1], postprocess=True)
+    hyp_text = [clean_reference(line, fix=False) for line in lines[0]]
+    ref_text = [clean_reference(line, fix=False) for line in lines[1]]
+    return rouge_scores(hyp_text, ref_text, postprocess=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="ROUGE-1/2/L F1 of a .hyps file against .refs")
+    parser.add_argument("hyps", type=Path)
+    parser.add_argument("refs", type=Path)
+    parser.add_argument(
+        "--glm-postprocess",
+        action="store_true",
+        help="drop short and near-duplicate predicted sentences, as GLM's in-training metric",
+    )
+    args = parser.parse_args(argv)
+    try:
+        scores = rouge_files(args.hyps, args.refs, args.glm_postprocess)
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
+    print(" ".join(f"{name.upper()} {value:.2f}" for name, value in scores.items()))
+    print(json.dumps(scores))
