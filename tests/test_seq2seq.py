@@ -235,3 +235,43 @@ def test_rouge_of_files(tmp_path):
     (tmp_path / "r").write_text("one line\n")
     with pytest.raises(ValueError, match="has 2 lines but"):
         rouge_files(tmp_path / "h", tmp_path / "r")
+
+
+def test_cmrc_source_template(tmp_path, shared_dir, vocab_dir):
+    data = json.loads((shared_dir / "eval/cmrc2018/cmrc2018_trial.json").read_text())
+    data["data"] = data["data"][:2]
+    (tmp_path / "dev.json").write_text(json.dumps(data, ensure_ascii=False))
+    args = parse_args(
+        ["--block-lm", "--task-mask", "--tokenizer-type=ChineseSPTokenizer", "--seq-length=256"]
+        + ["--tokenizer-path", str(vocab_dir), "--task=cmrc", "--data-dir", str(tmp_path)]
+        + ["--src-seq-length=96", "--tgt-seq-length=16", "--epochs=0"]
+    )
+    tokenizer = build_tokenizer(args.tokenizer)
+    test = get_task("cmrc").build_datasets(args, tokenizer).test
+    first = test.examples[0]
+    assert tokenizer.decode(list(first.source[: first.mask_positions[0] + 1])) == (
+        "[CLS]问题:生命数耗完即算为什么?答案:[MASK]"  # always [MASK], even with --task-mask
+    )
+    assert all(len(e.source) <= 96 for e in test.examples)
+    assert first.reference == "踢爆" and first.meta["answers"] == ["踢爆"]
+
+
+def test_question_generation_window_keeps_the_answer(tmp_path, vocab_dir, gpt2):
+    context = " ".join(f"filler{i}" for i in range(80)) + " The answer is Paris. " + "end " * 80
+    start = context.index("Paris")
+    qas = [
+        {
+            "id": "q",
+            "question": "What is it?",
+            "answers": [{"text": "Paris", "answer_start": start}],
+        }
+    ]
+    (tmp_path / "test.json").write_text(
+        json.dumps({"data": [{"paragraphs": [{"context": context, "qas": qas}]}]})
+    )
+    args = seq2seq_args(vocab_dir, tmp_path, "--epochs", "0", task="squad_generation")
+    example = get_task("squad_generation").build_datasets(args, gpt2).test.examples[0]
+    text = gpt2.decode(list(example.source))
+    assert len(example.source) <= 64 and "Paris" in text.split(" Question:")[0]
+    assert text.endswith(" Question:[sMASK] Answer: Paris")
+    assert example.reference == "What is it?"
