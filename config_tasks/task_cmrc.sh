@@ -13,7 +13,11 @@ WEIGHT_DECAY=1.0e-1
 
 TRAIN_ARGS="--lr-decay-style linear \
             --warmup 0.1 \
-            --pattern-id 0"
+            --src-seq-length 464 \
+            --tgt-seq-length 48 \
+            --num-beams 5 \
+            --length-penalty 0.7 \
+            --validation-metric F1"
 
 COMMON_ARGS="--save-interval 10000 \
              --eval-interval 1000 \

@@ -14,7 +14,7 @@ config=${1:?usage: bash scripts/ds_pretrain_nvidia.sh config/ds_block_<size>.sh}
 [ -f "$config" ] || { echo "config file $config not found" >&2; exit 2; }
 
 NUM_WORKERS=${NUM_WORKERS:-1}
-NUM_GPUS_PER_WORKER=${NUM_GPUS_PER_WORKER:-$(nvidia-smi -L 2>/dev/null | wc -l)}
+NUM_GPUS_PER_WORKER=${NUM_GPUS_PER_WORKER:-$( (nvidia-smi -L 2>/dev/null || true) | wc -l)}
 MP_SIZE=${MP_SIZE:-1}
 MASTER_PORT=${MASTER_PORT:-$((10000 + RANDOM % 55536))}
 export MP_SIZE

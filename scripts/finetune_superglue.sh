@@ -17,7 +17,7 @@ DATA_ROOT=${DATA_ROOT:-data}
 CHECKPOINT_PATH=${CHECKPOINT_PATH:-checkpoints}
 SAVE_PATH=${SAVE_PATH:-finetune_checkpoints}
 MP_SIZE=${MP_SIZE:-1}
-gpus=$(nvidia-smi -L 2>/dev/null | wc -l)
+gpus=$( (nvidia-smi -L 2>/dev/null || true) | wc -l)
 N_GPU=${N_GPU:-$(( gpus > 0 ? gpus : 1 ))}
 
 source "$model"

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 config=${1:?usage: bash scripts/torchrun_pretrain.sh config/ds_block_<size>.sh}
 [ -f "$config" ] || { echo "config file $config not found" >&2; exit 2; }
-gpus=$(nvidia-smi -L 2>/dev/null | wc -l)
+gpus=$( (nvidia-smi -L 2>/dev/null || true) | wc -l)
 NPROC_PER_NODE=${NPROC_PER_NODE:-$(( gpus > 0 ? gpus : 1 ))}
 export MP_SIZE=${MP_SIZE:-1}
 source "$config"
