@@ -95,7 +95,8 @@ def load_model(args: GLMArgs, vocab_size: int, device: torch.device) -> GLMModel
         dtype = torch.float16
     elif args.optim.fp16:
         log.info("--fp16 is for GPUs: decoding on CPU in fp32")
-    return model.to(device=device, dtype=dtype).eval()
+    model = model.to(device=device, dtype=dtype).eval()
+    return model.use_decoding_layout() if device.type == "cpu" else model
 
 
 def is_first_rank() -> bool:

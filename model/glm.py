@@ -19,6 +19,8 @@ from model.kv_cache import KVCache
 from model.prompt import PromptSpell
 from model.transformer import GLMTransformer
 from mpu import (
+    ColumnParallelLinear,
+    RowParallelLinear,
     VocabParallelEmbedding,
     copy_to_model_parallel_region,
     gather_from_model_parallel_region,
@@ -69,6 +71,19 @@ class GLMModel(nn.Module):
             dtype=weight.dtype,
             device=weight.device,
         )
+
+    @torch.no_grad()
+    def use_decoding_layout(self) -> GLMModel:
+        """Store the weight matrices transposed in memory (values, shapes and state dict are
+        unchanged). Decoding multiplies one vector per row by every matrix, which MKL does
+        about twice as fast on CPU from this layout. For inference: ZeRO flattens parameters
+        and expects the default layout, so do not train a model after calling this."""
+        for module in self.modules():
+            if isinstance(
+                module, (ColumnParallelLinear, RowParallelLinear, VocabParallelEmbedding)
+            ):
+                module.weight.data = module.weight.data.t().contiguous().t()
+        return self
 
     def forward(
         self,

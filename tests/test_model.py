@@ -176,3 +176,15 @@ def test_sequence_classification_pools_and_keeps_model_prefix():
     assert "model.word_embeddings.weight" in keys and "multichoice_head.weight" in keys
     with pytest.raises(ValueError, match="output_predict"):
         GLMForSequenceClassification(GLMModel(GLMConfig(**SMALL)), 32, 0.1)
+
+
+def test_decoding_layout_keeps_values_and_logits():
+    model = GLMModel(GLMConfig(**SMALL)).eval()
+    tokens, positions = _inputs()
+    before = model(tokens, positions, 4)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.use_decoding_layout()
+    qkv = model.transformer.layers[0].attention.query_key_value.weight
+    assert not qkv.is_contiguous() and qkv.t().is_contiguous()
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert torch.allclose(model(tokens, positions, 4), before, atol=1e-5)
