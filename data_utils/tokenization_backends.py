@@ -140,17 +140,20 @@ class ByteLevelBPEBackend(HFBackend):
     unseen words, is several times faster.
     """
 
-    def __init__(self, tokenizer: Tokenizer, source: str) -> None:
+    def __init__(self, tokenizer: Tokenizer, source: str, words_are_tokens: bool = False) -> None:
         super().__init__(tokenizer, source)
         self._bpe = tokenizer.model
         self._chunk_ids: dict[str, tuple[int, ...]] = {}
         self._word_ids: dict[str, tuple[int, ...]] = {}
+        # In GPT-2's vocabulary (and RoBERTa's, the same strings and merges) every token that a
+        # GPT-2 word can spell is its own BPE encoding (tests/test_tokenization_byte_bpe.py
+        # checks all 50k), so a word found in the vocabulary needs no BPE run.
+        self._whole_words = self._ids if words_are_tokens else {}
 
     @classmethod
     def from_vocab_files(cls, vocab_json: Path, merges_txt: Path) -> "ByteLevelBPEBackend":
-        return cls(
-            Tokenizer(models.BPE.from_file(str(vocab_json), str(merges_txt))), str(vocab_json)
-        )
+        bpe = models.BPE.from_file(str(vocab_json), str(merges_txt))
+        return cls(Tokenizer(bpe), str(vocab_json), words_are_tokens=True)
 
     @classmethod
     def from_json(cls, path: Path) -> "ByteLevelBPEBackend":
@@ -189,9 +192,13 @@ class ByteLevelBPEBackend(HFBackend):
         words = set(chain.from_iterable(chunk_words))
         _make_room(word_ids, len(words))
         new_words = words.difference(word_ids)
+        whole, tokenize = self._whole_words, self._bpe.tokenize
         for word in new_words:
             spelled = word.encode("utf-8").decode("latin-1").translate(_SPELL_BYTES)
-            word_ids[word] = tuple([t.id for t in self._bpe.tokenize(spelled)])
+            single = whole.get(spelled)
+            word_ids[word] = (
+                (single,) if single is not None else tuple([t.id for t in tokenize(spelled)])
+            )
         for chunk, in_chunk in zip(new_chunks, chunk_words, strict=True):
             # tuples: immutable, so one-word chunks share their word's ids, and faster to chain
             chunk_ids[chunk] = (

@@ -127,3 +127,19 @@ def test_rejects_a_non_byte_level_tokenizer_json(tmp_path: Path) -> None:
     word_level.save(str(tmp_path / "tokenizer.json"))
     with pytest.raises(ValueError, match="not a byte-level BPE"):
         build_tokenizer(TokenizerConfig("ByteBPETokenizer", tokenizer_path=str(tmp_path)))
+
+
+@pytest.mark.parametrize("vocab_file", ["gpt2-vocab.json", "roberta-vocab.json"])
+def test_every_word_spelled_by_a_vocab_token_encodes_to_that_token(vocab_dir, vocab_file):
+    """Why a GPT-2 word found in the vocabulary may skip BPE (ByteLevelBPEBackend): only
+    special strings that GPT-2's pre-tokenizer can never produce as one word disagree."""
+    import json
+
+    from tokenizers import models
+
+    bpe = models.BPE.from_file(str(vocab_dir / vocab_file), str(vocab_dir / "gpt2-merges.txt"))
+    vocab = json.loads((vocab_dir / vocab_file).read_text())
+    disagree = {t for t, i in vocab.items() if [x.id for x in bpe.tokenize(t)] != [i]}
+    specials = {"<|endoftext|>", "<s>", "</s>", "<pad>", "<unk>", "<mask>"}
+    assert disagree <= specials | {f"madeupword000{k}" for k in range(3)}
+    assert all(len(GPT2_SPLIT.findall(t)) > 1 for t in disagree)
