@@ -215,10 +215,11 @@ def lm_forward_step(batch: dict, model: nn.Module) -> tuple[torch.Tensor, dict]:
     mask_or_sep = batch.get("attention_mask")
     if mask_or_sep is None:
         mask_or_sep = batch["sep"]
-    logits = model(batch["tokens"], batch["position_ids"], mask_or_sep)
-    losses = mpu.vocab_parallel_cross_entropy(logits, batch["targets"])
     loss_mask = batch["loss_mask"].float()
-    loss = (losses * loss_mask).sum() / loss_mask.sum().clamp(min=1.0)
+    scored = loss_mask > 0
+    logits = model(batch["tokens"], batch["position_ids"], mask_or_sep, output_positions=scored)
+    losses = mpu.vocab_parallel_cross_entropy(logits, batch["targets"][scored])
+    loss = (losses * loss_mask[scored]).sum() / loss_mask.sum().clamp(min=1.0)
     return loss, {"tokens": batch["tokens"].numel(), "mode": batch.get("mode")}
 
 

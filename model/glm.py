@@ -92,13 +92,16 @@ class GLMModel(nn.Module):
         attention_mask: torch.Tensor | int,
         kv_cache: KVCache | None = None,
         prompt_pos: torch.Tensor | None = None,
+        output_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits ``[b, L, V/p]`` (``[b, L, V]`` without ``parallel_output``), or the final
         hidden states ``[b, L, h]`` when ``output_predict`` is off.
 
         ``attention_mask`` is the Part A length ``sep`` (an int, ``[1]`` or ``[b]``) or a full
         mask ``[b, (1,) L, K]`` (True/1 = may attend). With ``kv_cache`` the new tokens see
-        every cached position and the cache grows by ``L``.
+        every cached position and the cache grows by ``L``. ``output_positions`` (bool
+        ``[b, L]``) restricts the logits to those positions, flattened to ``[N, V/p]``: the
+        vocabulary projection is the largest matmul, and a loss rarely needs every position.
         """
         embeddings = self.word_embeddings(input_ids)
         if prompt_pos is not None:
@@ -106,6 +109,8 @@ class GLMModel(nn.Module):
         hidden = self.transformer(embeddings, position_ids, attention_mask, kv_cache)
         if not self.config.output_predict:
             return hidden
+        if output_positions is not None:
+            hidden = hidden[output_positions]  # (N, h)
         logits = F.linear(copy_to_model_parallel_region(hidden), self.word_embeddings.weight)
         if self.config.parallel_output:
             return logits

@@ -188,3 +188,14 @@ def test_decoding_layout_keeps_values_and_logits():
     assert not qkv.is_contiguous() and qkv.t().is_contiguous()
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     assert torch.allclose(model(tokens, positions, 4), before, atol=1e-5)
+
+
+def test_output_positions_select_logit_rows():
+    model = GLMModel(GLMConfig(**SMALL)).eval()
+    tokens, positions = _inputs()
+    chosen = torch.zeros(2, 10, dtype=torch.bool)
+    chosen[0, 7:] = chosen[1, 2] = True
+    full = model(tokens, positions, 5)
+    assert torch.allclose(
+        model(tokens, positions, 5, output_positions=chosen), full[chosen], atol=1e-6
+    )
