@@ -6,6 +6,12 @@
 Each step is a real optimizer step through ``train_utils.train_step`` (forward, vocab-parallel
 cross-entropy, backward, clipping, AdamW) on batches shaped like GLM pretraining batches (GPT-2
 vocabulary, Part A of 80% of the sequence). The first steps warm up and are not timed.
+
+``--baseline`` adds a row for GLM's own computation on the same weights and batches, in the same
+run (no DeepSpeed, as GLM's CPU runs): the float attention mask multiplied in and -65504 added,
+explicit softmax and dropout, logits and cross-entropy at every position, per-parameter
+gradient clipping and the unfused AdamW. Absolute speeds move with the machine and its load;
+the ratio of the two rows measured side by side is the steadier figure.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from train_utils import (  # noqa: E402
     TrainState,
     initialize_distributed,
     lm_forward_step,
+    param_groups,
     set_random_seed,
     train_step,
 )
@@ -54,6 +61,71 @@ def batches(batch: int, length: int, device):
             "position_ids": positions.expand(batch, -1, -1).to(device),
             "sep": torch.full((batch,), sep, device=device),
         }
+
+
+def glm_scheme_loss(model, batch: dict) -> torch.Tensor:
+    """GLM's forward arithmetic on our modules' weights (see the module docstring)."""
+    t, tokens, sep = model.transformer, batch["tokens"], batch["sep"]
+    b, length = tokens.shape
+    pos = batch["position_ids"]
+    hidden = model.word_embeddings(tokens) + t.position_embeddings(pos[:, 0])
+    hidden = t.embedding_dropout(hidden + t.block_position_embeddings(pos[:, 1]))
+    rows, cols = torch.arange(length).view(-1, 1), torch.arange(length).view(1, -1)
+    mask = ((cols <= rows) | (cols < sep.view(-1, 1, 1))).float().unsqueeze(1)  # (B, 1, L, L)
+    for layer in t.layers:
+        attention = layer.attention
+        qkv = attention.query_key_value(layer.input_layernorm(hidden))
+        q, k, v = qkv.view(b, length, 3, attention.heads, -1).permute(2, 0, 3, 1, 4)
+        scores = torch.matmul(q, k.transpose(-1, -2) / attention.head_dim**0.5)
+        scores = scores * mask - 65504.0 * (1.0 - mask)
+        probs = torch.nn.functional.dropout(torch.softmax(scores, -1), 0.1, True)
+        context = torch.matmul(probs, v).transpose(1, 2).reshape(b, length, -1)
+        hidden = hidden + attention.output_dropout(attention.dense(context))
+        hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
+    logits = torch.nn.functional.linear(t.final_layernorm(hidden), model.word_embeddings.weight)
+    losses = torch.nn.functional.cross_entropy(
+        logits.float().flatten(0, 1), batch["targets"].flatten(), reduction="none"
+    )
+    mask = batch["loss_mask"].flatten()
+    return (losses * mask).sum() / mask.sum()
+
+
+def run_glm_scheme(shape: str, options) -> dict:
+    layers, hidden, heads = SHAPES[shape]
+    config = parse_args(
+        [
+            "--block-lm",
+            "--num-layers",
+            str(layers),
+            "--hidden-size",
+            str(hidden),
+            "--num-attention-heads",
+            str(heads),
+            "--max-position-embeddings",
+            str(options.seq_length),
+        ]
+    ).model.glm_config(VOCAB)
+    model = GLMModel(config, seed=1).train()
+    optimizer = torch.optim.AdamW(param_groups(model, 0.01), lr=1e-4, foreach=False)
+    data = batches(options.batch_size, options.seq_length, torch.device("cpu"))
+
+    def step():
+        glm_scheme_loss(model, next(data)).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0, foreach=False)
+        optimizer.step()
+        optimizer.zero_grad()
+
+    for _ in range(options.warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(options.steps):
+        step()
+    seconds = (time.perf_counter() - start) / options.steps
+    return {
+        "shape": f"{shape}, GLM's scheme",
+        "tokens/s": options.batch_size * options.seq_length / seconds,
+        "s/step": seconds,
+    }
 
 
 def run(shape: str, options) -> dict:
@@ -125,9 +197,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--checkpoint-activations", action="store_true")
+    parser.add_argument("--baseline", action="store_true", help="add GLM's scheme (CPU, fp32)")
     options = parser.parse_args()
     torch.set_num_threads(options.threads)
-    rows = [run(shape, options) for shape in options.shapes]
+    rows = []
+    for shape in options.shapes:
+        rows.append(run(shape, options))
+        if options.baseline:
+            rows.append(run_glm_scheme(shape, options))
     keys = list(dict.fromkeys(k for row in rows for k in row))
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
