@@ -54,16 +54,23 @@ def module_docs(name: str) -> list[str]:
     return [d for d in docs if len(d.split()) >= 8]
 
 
+def prose(text: str) -> str:
+    """Paragraphs with their line breaks and indentation folded into single spaces, so that a
+    small model learns words rather than layout."""
+    paragraphs = (" ".join(p.split()) for p in text.split("\n\n"))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
 def documents() -> list[str]:
     from pydoc_data.topics import topics
 
-    texts = [text for _, text in sorted(topics.items())]
+    texts = [prose(text) for _, text in sorted(topics.items())]
     for name in sorted(sys.stdlib_module_names):
         if name.startswith("_") or name in SKIPPED or "test" in name:
             continue
         docs = module_docs(name)
         if docs:
-            texts.append("\n\n".join(docs))
+            texts.append(prose("\n\n".join(docs)))
     return texts
 
 

@@ -64,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", nargs="+", help="your text instead of the stdlib docs")
     parser.add_argument("--work-dir", default="work_dirs/demo")
-    parser.add_argument("--train-iters", type=int, default=300)
+    parser.add_argument("--train-iters", type=int, default=500)
     parser.add_argument("--vocab-size", type=int, default=8000)
     options = parser.parse_args()
     work = (REPO / options.work_dir).resolve()
@@ -160,10 +160,11 @@ def fill(work: Path, run: Path, stdlib: bool, env: dict) -> None:
     print("\n== blank fills")
     for line in (work / "fills.jsonl").read_text().splitlines():
         record = json.loads(line)
+        print(f"  {record['context']}")
         if "error" in record:
-            print(f"  {record['context']}\n    error: {record['error']}")
+            print(f"    error: {record['error']}")
         else:
-            print(f"  {record['context']}\n    -> {record['text']}\n       fills: {record['fills']}")
+            print("    fills: " + " | ".join(repr(fill.strip()) for fill in record["fills"]))
 
 
 if __name__ == "__main__":
