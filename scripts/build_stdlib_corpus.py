@@ -55,10 +55,9 @@ def module_docs(name: str) -> list[str]:
 
 
 def prose(text: str) -> str:
-    """Paragraphs with their line breaks and indentation folded into single spaces, so that a
-    small model learns words rather than layout."""
-    paragraphs = (" ".join(p.split()) for p in text.split("\n\n"))
-    return "\n\n".join(p for p in paragraphs if p)
+    """The text with its line breaks and indentation folded into single spaces, so that a small
+    model learns words rather than layout."""
+    return " ".join(text.split())
 
 
 def documents() -> list[str]:
