@@ -23,6 +23,7 @@ from arguments_flags import FLAG_GROUPS, UNSUPPORTED_FLAGS
 from data_utils.blank_infilling import MaskingConfig
 from data_utils.tokenization import TokenizerConfig
 from model import GLMConfig
+from model.generation import GenerationConfig
 
 
 class ArgumentError(ValueError):
@@ -255,6 +256,23 @@ class GLMArgs:
     def to_dict(self) -> dict:
         """The resolved configuration, JSON-serialisable (saved beside checkpoints)."""
         return {f.name: asdict(getattr(self, f.name)) for f in fields(self)}
+
+    def generation_config(self, out_seq_length: int | None = None) -> GenerationConfig:
+        """Decoding settings from the flags; ``out_seq_length`` overrides --out-seq-length
+        (seq2seq decodes up to --tgt-seq-length)."""
+        g = self.generation
+        return GenerationConfig(
+            out_seq_length=out_seq_length or g.out_seq_length,
+            temperature=g.temperature,
+            top_k=g.top_k,
+            top_p=g.top_p,
+            num_beams=g.num_beams,
+            length_penalty=g.length_penalty,
+            no_repeat_ngram_size=g.no_repeat_ngram_size,
+            min_tgt_length=g.min_tgt_length,
+            no_block_position=not self.masking.block_position_encoding,
+            seed=self.train.seed,
+        )
 
 
 def build_parser(description: str = "GLM") -> argparse.ArgumentParser:

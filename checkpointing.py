@@ -199,6 +199,24 @@ def check_state_against_model(
             )
 
 
+def read_model_shard(
+    path: str | Path, tp_rank: int = 0, tp_world: int = 1
+) -> tuple[dict[str, torch.Tensor], dict, Path]:
+    """This rank's model state of the checkpoint at ``path``, the whole checkpoint dict, and
+    the shard file. The checkpoint must have been saved at ``tp_world`` shards (resharding is
+    ``change_mp.py``)."""
+    location = locate_checkpoint(path)
+    if location.num_shards != tp_world:
+        raise CheckpointError(
+            f"{location.tag_dir} was saved at model-parallel size {location.num_shards} but this "
+            f"run uses {tp_world}: launch with --model-parallel-size {location.num_shards} or "
+            f"reshard with `python change_mp.py {path} {tp_world}`"
+        )
+    shard = location.shard_path(tp_rank)
+    checkpoint = load_checkpoint_file(shard)
+    return extract_module_state(checkpoint, shard), checkpoint, shard
+
+
 def load_model_checkpoint(
     model: nn.Module,
     path: str | Path,
@@ -209,18 +227,8 @@ def load_model_checkpoint(
     """Load this rank's shard of the checkpoint at ``path`` into ``model``.
 
     Returns the whole checkpoint dict (iteration, RNG states, ... for callers that resume).
-    The checkpoint must have been saved at ``tp_world`` shards; resharding is ``change_mp.py``.
     """
-    location = locate_checkpoint(path)
-    if location.num_shards != tp_world:
-        raise CheckpointError(
-            f"{location.tag_dir} was saved at model-parallel size {location.num_shards} but this "
-            f"run uses {tp_world}: launch with --model-parallel-size {location.num_shards} or "
-            f"reshard with `python change_mp.py {path} {tp_world}`"
-        )
-    shard = location.shard_path(tp_rank)
-    checkpoint = load_checkpoint_file(shard)
-    state = extract_module_state(checkpoint, shard)
+    state, checkpoint, shard = read_model_shard(path, tp_rank, tp_world)
     check_state_against_model(state, model, shard, strict=strict)
     model.load_state_dict(state, strict=strict)
     return checkpoint

@@ -40,22 +40,6 @@ PROMPT = "Context prompt (stop to exit) >>> "
 log = logging.getLogger("generate_samples")
 
 
-def generation_config(args: GLMArgs) -> GenerationConfig:
-    g = args.generation
-    return GenerationConfig(
-        out_seq_length=g.out_seq_length,
-        temperature=g.temperature,
-        top_k=g.top_k,
-        top_p=g.top_p,
-        num_beams=g.num_beams,
-        length_penalty=g.length_penalty,
-        no_repeat_ngram_size=g.no_repeat_ngram_size,
-        min_tgt_length=g.min_tgt_length,
-        no_block_position=not args.masking.block_position_encoding,
-        seed=args.train.seed,
-    )
-
-
 def setup_device(args: GLMArgs) -> torch.device:
     """A process group only under a launcher or with tensor parallelism; else plain CPU/GPU."""
     world = dist.get_world_size() if dist.is_initialized() else int(os.environ.get("WORLD_SIZE", 1))
@@ -215,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         device = setup_device(args)
         tokenizer = build_tokenizer(args.tokenizer)
         model = load_model(args, tokenizer.vocab_size, device)
-        config = generation_config(args)
+        config = args.generation_config()
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"generate_samples.py: error: {error}")
     gen = config.make_generator(device)

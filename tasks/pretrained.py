@@ -15,13 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from checkpointing import (
-    CheckpointError,
-    check_state_against_model,
-    extract_module_state,
-    load_checkpoint_file,
-    locate_checkpoint,
-)
+from checkpointing import check_state_against_model, read_model_shard
 from model import GLMModel
 from mpu import gather_from_model_parallel_region
 
@@ -57,15 +51,8 @@ def load_pretrained(
     model: nn.Module, path: str | Path, tp_rank: int = 0, tp_world: int = 1
 ) -> tuple[list[str], list[str]]:
     """Load pretrained weights; returns the (missing, unexpected) GLM keys."""
-    location = locate_checkpoint(path)
-    if location.num_shards != tp_world:
-        raise CheckpointError(
-            f"{location.tag_dir} was saved at model-parallel size {location.num_shards} but this "
-            f"run uses {tp_world}: use --model-parallel-size {location.num_shards} or reshard "
-            f"with `python change_mp.py {path} {tp_world}`"
-        )
-    shard = location.shard_path(tp_rank)
-    state = dict(extract_module_state(load_checkpoint_file(shard), shard))
+    state, _, shard = read_model_shard(path, tp_rank, tp_world)
+    state = dict(state)
     if state and all(key.startswith("model.") for key in state):
         state = {key[len("model.") :]: value for key, value in state.items()}
     glm = inner_glm(model)

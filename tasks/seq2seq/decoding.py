@@ -11,6 +11,7 @@ generation code gathers the vocabulary-sharded logits), so all ranks agree.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 import torch.distributed as dist
@@ -24,22 +25,19 @@ from tasks.seq2seq.inputs import Seq2SeqDataset
 
 def generation_config(args, blank: bool = False) -> GenerationConfig:
     """Decoding settings from the flags; the span length limit is ``--tgt-seq-length``."""
-    g = args.generation
-    if blank:  # GLM fills blanks greedily
-        return GenerationConfig(
-            out_seq_length=args.task.tgt_seq_length, top_k=1, seed=args.train.seed
+    config = args.generation_config(args.task.tgt_seq_length)
+    if blank:  # GLM fills blanks greedily, with no other decoding constraint
+        return replace(
+            config,
+            temperature=1.0,
+            top_k=1,
+            top_p=0.0,
+            num_beams=1,
+            length_penalty=0.0,
+            no_repeat_ngram_size=0,
+            min_tgt_length=0,
         )
-    return GenerationConfig(
-        out_seq_length=args.task.tgt_seq_length,
-        temperature=g.temperature,
-        top_k=g.top_k,
-        top_p=g.top_p,
-        num_beams=g.num_beams,
-        length_penalty=g.length_penalty,
-        no_repeat_ngram_size=g.no_repeat_ngram_size,
-        min_tgt_length=g.min_tgt_length,
-        seed=args.train.seed,
-    )
+    return config
 
 
 def decode_spans(
