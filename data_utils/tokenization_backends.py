@@ -4,8 +4,9 @@ A backend knows only its text vocabulary (ids `0 .. vocab_size-1`); command toke
 `GLMTokenizer`, which hands each backend plain text segments and passes the command-id strings
 in for decoding. WordPiece runs in Hugging Face `tokenizers` (Rust) and the Chinese model in
 `sentencepiece`. Byte-level BPE splits text into GPT-2 words here, with the `regex` module as
-GLM does, and runs each unseen word through the `tokenizers` BPE model; caches of chunk and word
-ids in front of it make repeated text a dictionary lookup.
+GLM does (ASCII text through an equivalent, faster `re` pattern), and runs each unseen word
+through the `tokenizers` BPE model; caches of chunk and word ids in front of it make repeated
+text a dictionary lookup.
 """
 
 import re
@@ -33,6 +34,14 @@ _WS_CHARS = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u30
 )
 _WS = re.escape("".join(sorted(_WS_CHARS)))
 CHUNK_SPLIT = re.compile(f" ?[^{_WS}]+|[{_WS}]+(?![^{_WS}])|[{_WS}]+")
+
+# GPT2_SPLIT restricted to ASCII text, where letters, digits and whitespace are plain classes, in
+# the faster `re` engine (tests/test_tokenization_byte_bpe.py checks every ASCII character).
+_ASCII_WS = "\t\n\x0b\x0c\r "
+ASCII_SPLIT = re.compile(
+    "'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+"
+    f"| ?[^{_ASCII_WS}A-Za-z0-9]+|[{_ASCII_WS}]+(?![^{_ASCII_WS}])|[{_ASCII_WS}]+"
+)
 
 # Each cache is emptied when full, which bounds it to about 50 MB; long strings rarely repeat.
 _CACHE_ENTRIES = 1 << 18
@@ -86,28 +95,48 @@ def _make_room(cache: dict[str, tuple[int, ...]], n: int) -> None:
         cache.clear()
 
 
-def _forget_long(cache: dict[str, tuple[int, ...]], keys: Iterable[str]) -> None:
-    for key in keys:
-        if len(key) > _CACHE_MAX_CHARS:
-            del cache[key]
+def _forget_long(cache: dict[str, tuple[int, ...]], keys: list[str]) -> None:
+    if keys and max(map(len, keys)) > _CACHE_MAX_CHARS:  # rare: check in C before looping
+        for key in keys:
+            if len(key) > _CACHE_MAX_CHARS:
+                del cache[key]
 
 
 def _split_words(chunks: Iterable[str]) -> tuple[list[str], list[list[str]]]:
-    """The chunks, reordered, and the GPT-2 words of each, from one regex pass.
+    """The chunks, reordered, and the GPT-2 words of each, from one regex pass per script.
 
     A whitespace chunk is a single GPT-2 word. Non-space chunks are joined by newlines, which
-    GPT-2 splits off as words of their own, so they mark where each chunk's words end.
+    GPT-2 splits off as words of their own, so they mark where each chunk's words end; ASCII
+    chunks go through ASCII_SPLIT, the rest through GPT2_SPLIT.
     """
-    spaces, solid = [], []
+    spaces, ascii_solid, other_solid = [], [], []
     for chunk in chunks:
-        (spaces if chunk[-1] in _WS_CHARS else solid).append(chunk)
-    groups: list[list[str]] = [[]]
-    for word in GPT2_SPLIT.findall("\n".join(solid)):
-        if word == "\n":
-            groups.append([])
+        if chunk[-1] in _WS_CHARS:
+            spaces.append(chunk)
+        elif chunk.isascii():
+            ascii_solid.append(chunk)
         else:
-            groups[-1].append(word)
-    return spaces + solid, [[c] for c in spaces] + (groups if solid else [])
+            other_solid.append(chunk)
+    groups = [[c] for c in spaces]
+    for pattern, solid in ((ASCII_SPLIT, ascii_solid), (GPT2_SPLIT, other_solid)):
+        if not solid:
+            continue
+        groups.append([])
+        for word in pattern.findall("\n".join(solid)):
+            if word == "\n":
+                groups.append([])
+            else:
+                groups[-1].append(word)
+    return spaces + ascii_solid + other_solid, groups
+
+
+def _spell(words: list[str]) -> list[str]:
+    """Each word's UTF-8 bytes as GPT-2's byte characters, in one translate of all the words."""
+    joined = "\x00".join(words)
+    if joined.count("\x00") != len(words) - 1:  # a NUL inside a word (or no words): one by one
+        return [w.encode("utf-8").decode("latin-1").translate(_SPELL_BYTES) for w in words]
+    spelled = joined.encode("utf-8").decode("latin-1").translate(_SPELL_BYTES)
+    return spelled.split(_BYTE_TO_CHAR[0])
 
 
 class HFBackend:
@@ -191,21 +220,35 @@ class ByteLevelBPEBackend(HFBackend):
         new_chunks, chunk_words = _split_words(chunks.difference(chunk_ids))
         words = set(chain.from_iterable(chunk_words))
         _make_room(word_ids, len(words))
-        new_words = words.difference(word_ids)
+        new_words = list(words.difference(word_ids))
         whole, tokenize = self._whole_words, self._bpe.tokenize
-        for word in new_words:
-            spelled = word.encode("utf-8").decode("latin-1").translate(_SPELL_BYTES)
-            single = whole.get(spelled)
-            word_ids[word] = (
-                (single,) if single is not None else tuple([t.id for t in tokenize(spelled)])
+        spelled_words = _spell(new_words)
+        word_ids.update(
+            zip(
+                new_words,
+                [
+                    (single,) if single is not None else tuple([t.id for t in tokenize(spelled)])
+                    for spelled, single in zip(
+                        spelled_words, map(whole.get, spelled_words), strict=True
+                    )
+                ],
+                strict=True,
             )
-        for chunk, in_chunk in zip(new_chunks, chunk_words, strict=True):
-            # tuples: immutable, so one-word chunks share their word's ids, and faster to chain
-            chunk_ids[chunk] = (
-                word_ids[in_chunk[0]]
-                if len(in_chunk) == 1
-                else tuple(chain.from_iterable(map(word_ids.__getitem__, in_chunk)))
+        )
+        ids_of = word_ids.__getitem__
+        # tuples: immutable, so one-word chunks share their word's ids, and faster to chain
+        chunk_ids.update(
+            zip(
+                new_chunks,
+                [
+                    ids_of(in_chunk[0])
+                    if len(in_chunk) == 1
+                    else tuple(chain.from_iterable(map(ids_of, in_chunk)))
+                    for in_chunk in chunk_words
+                ],
+                strict=True,
             )
+        )
         _forget_long(word_ids, new_words)
         return new_chunks
 

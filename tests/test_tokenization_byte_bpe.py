@@ -11,7 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data_utils.tokenization import TokenizerConfig, build_tokenizer, train_byte_bpe
-from data_utils.tokenization_backends import CHUNK_SPLIT, GPT2_SPLIT, _split_words
+from data_utils.tokenization_backends import (
+    _BYTE_TO_CHAR,
+    ASCII_SPLIT,
+    CHUNK_SPLIT,
+    GPT2_SPLIT,
+    _spell,
+    _split_words,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,6 +46,35 @@ def test_split_words_of_many_chunks_in_one_pass(texts: list[str]) -> None:
     ordered, words = _split_words(chunks)
     assert sorted(ordered) == sorted(chunks)
     assert words == [GPT2_SPLIT.findall(chunk) for chunk in ordered]
+
+
+def test_ascii_split_is_gpt2_split_on_ascii() -> None:
+    """Every ASCII character alone, beside a letter, digit, space or apostrophe, and in pairs."""
+    ascii_chars = [chr(c) for c in range(128)]
+    context = ["", "a", "Z", "7", " ", "  ", "\n", "'", "'s", ".", "\x1c"]
+    for c in ascii_chars:
+        for left in context:
+            for right in context:
+                text = f"{left}{c}{right}{c}{c} x{c}"
+                assert ASCII_SPLIT.findall(text) == GPT2_SPLIT.findall(text), repr(text)
+    for a in ascii_chars:
+        pair = "".join(f"{a}{b} {b}{a}" for b in ascii_chars)
+        assert ASCII_SPLIT.findall(pair) == GPT2_SPLIT.findall(pair), repr(a)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=[chr(c) for c in range(128)] + list("'sdlvtrem "), max_size=60))
+def test_ascii_split_matches_on_random_ascii(text: str) -> None:
+    assert ASCII_SPLIT.findall(text) == GPT2_SPLIT.findall(text)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [[], [""], ["a"], [" the", "é", "中文", "\n\n"], ["a\x00b", "c"], ["\x00", "", "\x00"]],
+)
+def test_spell_words_together_equals_one_by_one(words: list[str]) -> None:
+    expected = ["".join(_BYTE_TO_CHAR[b] for b in w.encode("utf-8")) for w in words]
+    assert _spell(words) == expected
 
 
 def test_chunk_whitespace_is_regex_whitespace() -> None:
