@@ -122,6 +122,10 @@ def build_engine(model: torch.nn.Module, args: GLMArgs, train_iters: int) -> Eng
     )
     scheduler.optimizer = ds_optimizer
     scheduler.load_state_dict(scheduler.state_dict())
+    if args.parallel.zero_stage == 0 and mpu.get_data_parallel_world_size() == 1:
+        # nothing to average, but DeepSpeed would still flatten every gradient into one buffer,
+        # all-reduce it over one rank and copy it back (measured 4-5% of a CPU step of GLM-Base)
+        ds_engine.enable_backward_allreduce = False
     logger.info(
         "ZeRO stage %d, %s, micro-batch %d x %d accumulation x %d data-parallel",
         args.parallel.zero_stage,
