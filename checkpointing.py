@@ -171,11 +171,57 @@ def _hint(key: str) -> str:
     return next(hint for part, hint in _KEY_HINTS if part in key)
 
 
+def _whole_shape(tensor: torch.Tensor) -> tuple[int, ...]:
+    """A tensor's shape; for a parameter ZeRO-3 has partitioned, the shape of the whole."""
+    return tuple(getattr(tensor, "ds_shape", tensor.shape))
+
+
+def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``model.state_dict()``, whole also where ZeRO-3 has partitioned the parameters.
+
+    Partitioned parameters are gathered one at a time and copied to the CPU, so no rank ever
+    holds more than one whole parameter beyond its partition. Every data-parallel rank must call
+    this (the gathers are collective).
+    """
+    tensors = model.state_dict(keep_vars=True)
+    if not any(hasattr(t, "ds_id") for t in tensors.values()):
+        return model.state_dict()
+    import deepspeed
+
+    state = {}
+    for key, tensor in tensors.items():
+        with deepspeed.zero.GatheredParameters([tensor]):
+            state[key] = tensor.detach().to("cpu", copy=True)
+    return state
+
+
+def load_state(model: nn.Module, state: dict[str, torch.Tensor], strict: bool = True) -> None:
+    """``model.load_state_dict(state)``, also into parameters ZeRO-3 has partitioned.
+
+    Each partitioned parameter is gathered, overwritten and partitioned again (data-parallel
+    rank 0's copy is broadcast, so every rank must call this with the same ``state``).
+    """
+    tensors = model.state_dict(keep_vars=True)
+    if not any(hasattr(t, "ds_id") for t in tensors.values()):
+        model.load_state_dict(state, strict=strict)
+        return
+    import deepspeed
+
+    with torch.no_grad():
+        for key, tensor in tensors.items():
+            if key in state:
+                with deepspeed.zero.GatheredParameters([tensor], modifier_rank=0):
+                    tensor.data.copy_(state[key])
+
+
 def check_state_against_model(
     state: dict[str, torch.Tensor], model: nn.Module, path: Path, strict: bool = True
 ) -> None:
-    """Raise a CheckpointError naming the first key whose presence or shape does not match."""
-    expected = model.state_dict()
+    """Raise a CheckpointError naming the first key whose presence or shape does not match.
+
+    Shapes are those of the whole tensors, also under ZeRO-3.
+    """
+    expected = {k: _whole_shape(t) for k, t in model.state_dict(keep_vars=True).items()}
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if strict and (missing or unexpected):
@@ -186,16 +232,16 @@ def check_state_against_model(
             f"{unexpected[:3]} ({advice}, e.g. --block-lm, --num-layers)"
         )
     hidden = [k for k in state if k.endswith("final_layernorm.weight") and k in expected]
-    if hidden and state[hidden[0]].shape != expected[hidden[0]].shape:
+    if hidden and tuple(state[hidden[0]].shape) != expected[hidden[0]]:
         raise CheckpointError(
             f"{path} has hidden size {state[hidden[0]].shape[0]} but the model has "
-            f"{expected[hidden[0]].shape[0]}: check --hidden-size"
+            f"{expected[hidden[0]][0]}: check --hidden-size"
         )
     for key, value in state.items():
-        if key in expected and tuple(value.shape) != tuple(expected[key].shape):
+        if key in expected and tuple(value.shape) != expected[key]:
             raise CheckpointError(
                 f"{path}: {key} has shape {list(value.shape)} but the model expects "
-                f"{list(expected[key].shape)}: check {_hint(key)}"
+                f"{list(expected[key])}: check {_hint(key)}"
             )
 
 
@@ -230,7 +276,7 @@ def load_model_checkpoint(
     """
     state, checkpoint, shard = read_model_shard(path, tp_rank, tp_world)
     check_state_against_model(state, model, shard, strict=strict)
-    model.load_state_dict(state, strict=strict)
+    load_state(model, state, strict=strict)
     return checkpoint
 
 

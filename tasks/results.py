@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from checkpointing import load_model_checkpoint, save_training_checkpoint
+from checkpointing import full_state_dict, load_model_checkpoint, save_training_checkpoint
 from mpu import get_data_parallel_rank, get_model_parallel_rank, get_model_parallel_world_size
 
 BEST_TAG = "best"
@@ -59,11 +59,12 @@ def save_best_model(model: nn.Module, save_dir: Path, iteration: int) -> None:
     """Save the model weights as tag ``best`` and record ``iteration``."""
     save_dir = Path(save_dir)
     folder = save_dir / BEST_TAG
+    state = full_state_dict(model)  # collective under ZeRO-3: every rank gathers
     if get_data_parallel_rank() == 0:
         folder.mkdir(parents=True, exist_ok=True)
         shard = folder / f"mp_rank_{get_model_parallel_rank():02d}_model_states.pt"
         tmp = shard.with_name(f".{shard.name}.tmp-{os.getpid()}")
-        torch.save({"module": model.state_dict(), "iteration": iteration}, tmp)
+        torch.save({"module": state, "iteration": iteration}, tmp)
         os.replace(tmp, shard)
     _barrier()
     if _rank() == 0:

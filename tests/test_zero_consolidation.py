@@ -2,7 +2,8 @@
 
 Two gloo processes train a tiny GLMModel for one step under DeepSpeed (ZeRO-2 and ZeRO-3 with
 data-parallel size 2, then ZeRO-2 with tensor-parallel size 2) and save checkpoints; the
-consolidated release checkpoint must hold exactly the weights the engines hold.
+consolidated release checkpoint must hold exactly the weights the engines hold. Under ZeRO-3,
+finetuning's best checkpoint is saved whole and reloads into the partitioned parameters.
 """
 
 import pytest
@@ -15,6 +16,7 @@ from interop.zero import consolidate_zero_checkpoint
 from model import GLMConfig, GLMModel
 from model.glm import glm_partition_spec
 from mpu.sharding import merge_tensors
+from tasks.results import load_best_model, save_best_model
 from tests.distributed import run_distributed
 
 CONFIG = dict(
@@ -29,6 +31,23 @@ CONFIG = dict(
 )
 
 
+def _step(engine):
+    generator = torch.Generator().manual_seed(torch.distributed.get_rank())
+    ids = torch.randint(0, 256, (2, 8), generator=generator)
+    positions = torch.stack([torch.arange(8).expand(2, 8), torch.zeros(2, 8, dtype=torch.long)], 1)
+    loss = engine(ids, positions, 4).float().logsumexp(-1).mean()
+    engine.backward(loss)
+    engine.step()
+
+
+def _live_weights(engine, stage):
+    import deepspeed
+
+    params = list(engine.module.parameters())
+    with deepspeed.zero.GatheredParameters(params, enabled=stage == 3):
+        return {k: v.detach().clone() for k, v in engine.module.state_dict().items()}
+
+
 def _train_and_save(model, save_dir, stage, mpu=None):
     import deepspeed
 
@@ -40,16 +59,21 @@ def _train_and_save(model, save_dir, stage, mpu=None):
     # torch's AdamW: DeepSpeed's own CPU Adam would JIT-compile for minutes.
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=config, mpu=mpu)
-    generator = torch.Generator().manual_seed(torch.distributed.get_rank())
-    ids = torch.randint(0, 256, (2, 8), generator=generator)
-    positions = torch.stack([torch.arange(8).expand(2, 8), torch.zeros(2, 8, dtype=torch.long)], 1)
-    loss = engine(ids, positions, 4).float().logsumexp(-1).mean()
-    engine.backward(loss)
-    engine.step()
+    _step(engine)
     engine.save_checkpoint(str(save_dir), client_state={"iteration": 7})
-    params = list(engine.module.parameters())
-    with deepspeed.zero.GatheredParameters(params, enabled=stage == 3):
-        return {k: v.detach().clone() for k, v in engine.module.state_dict().items()}
+    return engine, _live_weights(engine, stage)
+
+
+def _best_model_round_trip(engine, save_dir):
+    """Finetuning's best checkpoint under ZeRO-3: saved whole, and reloaded into the
+    partitioned parameters after training has moved them on."""
+    saved_from = _live_weights(engine, 3)
+    assert engine.module.transformer.final_layernorm.weight.numel() == 0  # partitioned
+    save_best_model(engine.module, save_dir, 7)
+    _step(engine)
+    moved = _live_weights(engine, 3)
+    assert load_best_model(engine.module, save_dir)
+    return saved_from, moved, _live_weights(engine, 3)
 
 
 def _zero_worker(rank, world, tmp_path):
@@ -70,14 +94,28 @@ def _zero_worker(rank, world, tmp_path):
 
     os.environ["LOCAL_RANK"] = str(rank)  # what a launcher sets; DeepSpeed checks it
     deepspeed.init_distributed(dist_backend="gloo")
+    mpu.initialize_model_parallel(1)  # data-parallel size 2, for save_best_model's ranks
     live = {}
     for stage in (2, 3):
         model = GLMModel(GLMConfig(**CONFIG), seed=3)
-        live[f"dp{stage}"] = _train_and_save(model, tmp_path / f"dp_zero{stage}", stage)
+        engine, live[f"dp{stage}"] = _train_and_save(model, tmp_path / f"dp_zero{stage}", stage)
+    live["best"] = _best_model_round_trip(engine, tmp_path / "best_zero3")
+    mpu.destroy_model_parallel()
     mpu.initialize_model_parallel(world)
     model = GLMModel(GLMConfig(**CONFIG), seed=3)
-    live["tp2"] = _train_and_save(model, tmp_path / "tp_zero2", 2, mpu=mpu)
+    live["tp2"] = _train_and_save(model, tmp_path / "tp_zero2", 2, mpu=mpu)[1]
     return live
+
+
+def _check_best_model(runs, live):
+    saved = torch.load(runs / "best_zero3" / "best" / "mp_rank_00_model_states.pt")["module"]
+    for rank in range(2):
+        saved_from, moved, reloaded = live[rank]["best"]
+        assert list(saved) == list(saved_from)
+        for key, value in saved_from.items():
+            assert torch.equal(saved[key], value), key
+            assert torch.equal(reloaded[key], value), (rank, key)
+        assert not torch.equal(moved["word_embeddings.weight"], saved["word_embeddings.weight"])
 
 
 def _check_data_parallel(runs, live):
@@ -127,6 +165,7 @@ def test_zero2_and_zero3_checkpoints_consolidate_to_the_live_weights(tmp_path):
     runs = tmp_path / "runs"
     live = run_distributed(_zero_worker, 2, tmp_path, runs)
     _check_data_parallel(runs, live)
+    _check_best_model(runs, live)
     _check_tensor_parallel(runs, live)
     _check_cli(runs, live, tmp_path)
 
