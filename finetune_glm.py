@@ -39,12 +39,30 @@ from training_log import TrainingLog, setup_logging
 logger = logging.getLogger("glm")
 
 
-def epoch_batches(loader, sampler, seed: int, start_epoch: int):
-    """Micro-batches epoch after epoch, reshuffled with ``seed + epoch``."""
-    epoch = start_epoch
+def epoch_batches(loader, sampler, seed: int, consumed: int = 0):
+    """Micro-batches epoch after epoch, reshuffled with ``seed + epoch``, from micro-batch
+    ``consumed`` of that stream on: a resumed run continues where the saved one stopped, also
+    inside an epoch, and skips the consumed samples without loading them."""
+    epoch, skip = divmod(consumed, len(loader))
     while True:
         sampler.set_epoch(seed + epoch)
-        yield from loader
+        if skip:
+            rest = DataLoader(
+                loader.dataset,
+                batch_size=loader.batch_size,
+                sampler=list(sampler)[skip * loader.batch_size :],
+                collate_fn=loader.collate_fn,
+                num_workers=loader.num_workers,
+                drop_last=loader.drop_last,
+            )
+            # Starting an epoch draws a seed from torch's RNG, which the interrupted run did
+            # before the checkpoint that restored the RNG: draw it from a copy.
+            with torch.random.fork_rng(devices=[]):
+                rest = iter(rest)
+            yield from rest
+            skip = 0
+        else:
+            yield from loader
         epoch += 1
 
 
@@ -86,7 +104,8 @@ def train(args, spec, model, data, tokenizer, log_dir: Path, save_dir: Path | No
             not args.checkpoint.no_load_lr_scheduler,
         )
         state = TrainState(**restored) if restored else state
-    batches = epoch_batches(loader, sampler, args.train.seed, state.iteration // steps_per_epoch)
+    accumulation = args.train.gradient_accumulation_steps
+    batches = epoch_batches(loader, sampler, args.train.seed, state.iteration * accumulation)
 
     def forward(batch, module):
         return spec.forward_step(batch, module, args)

@@ -3,10 +3,13 @@ checkpoint with gradient accumulation (best checkpoint, results files, predictio
 evaluated with ``--epochs 0``, and COPA converted to multichoice scored zero-shot."""
 
 import json
+from itertools import islice
 
 import pytest
 import torch
+from torch.utils.data import DataLoader, DistributedSampler
 
+from finetune_glm import epoch_batches
 from tasks.multichoice import copa_to_multichoice
 from tasks.results import check_results_absent
 from tests.distributed import run_distributed
@@ -127,3 +130,91 @@ def test_finished_run_is_not_redone(tmp_path):
     with pytest.raises(FileExistsError, match="pass --overwrite"):
         check_results_absent(tmp_path, overwrite=False, resuming=False)
     check_results_absent(tmp_path, overwrite=True, resuming=False)
+
+
+def test_epoch_stream_resumes_at_any_micro_batch():
+    """Reshuffled each epoch; started at micro-batch k it is the full stream from k on, and the
+    skipped batches are never loaded."""
+    loaded = []
+
+    class Numbers(torch.utils.data.Dataset):
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            loaded.append(i)
+            return i
+
+    dataset = Numbers()
+    sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=5)
+    loader = DataLoader(dataset, batch_size=3, sampler=sampler)  # 4 batches, the last of 1
+    full = [b.tolist() for b in islice(epoch_batches(loader, sampler, 5), 16)]
+    assert sorted(sum(full[:4], [])) == list(range(10)) and full[:4] != full[4:8]
+    for consumed in (1, 4, 6, 11):
+        loaded.clear()
+        resumed = [b.tolist() for b in islice(epoch_batches(loader, sampler, 5, consumed), 2)]
+        assert resumed == full[consumed : consumed + 2]
+        assert len(loaded) == sum(map(len, resumed))
+
+
+class _Killed(Exception):
+    pass
+
+
+def _finetune_with_kill(rank, world, straight, killed, resumed):
+    """``straight`` runs to the end; ``killed`` dies right after its first checkpoint, which
+    ``resumed`` (``--load``) continues from."""
+    import finetune_glm
+    from tasks.results import EpochEnd
+
+    finetune_glm.main(straight)
+    save_and_evaluate = EpochEnd.__call__
+
+    def dies_after_first_save(self, state):
+        save_and_evaluate(self, state)
+        if state.iteration == self.steps_per_epoch:
+            raise _Killed
+
+    EpochEnd.__call__ = dies_after_first_save
+    try:
+        finetune_glm.main(killed)
+    except _Killed:
+        pass
+    finally:
+        EpochEnd.__call__ = save_and_evaluate
+    return finetune_glm.main(resumed)
+
+
+@pytest.mark.slow
+def test_killed_finetuning_resumes_to_the_same_weights(shared_dir, reference_dir, tmp_path):
+    """32 mirrored COPA examples in micro-batches of 6 make 6 per epoch, 4 per step: steps
+    straddle epochs, so the resumed run must pick the stream up inside an epoch."""
+    copa_dir = tmp_path / "COPA"
+    copa_dir.mkdir()
+    source = shared_dir / "eval" / "superglue" / "COPA"
+    lines = (source / "train.jsonl").read_text().splitlines(keepends=True)
+    (copa_dir / "train.jsonl").write_text("".join(lines[:16]))
+    (copa_dir / "dev32.jsonl").write_text((source / "dev32.jsonl").read_text())
+
+    def argv(name, *extra):
+        return [
+            *TINY[: TINY.index("--save-epoch")],
+            *("--tokenizer-path", str(shared_dir / "vocab"), "--task", "COPA"),
+            *("--load-pretrained", str(reference_dir / "checkpoints" / "glm-tiny-gpt2")),
+            *("--data-dir", str(copa_dir), "--epochs", "3", "--batch-size", "6"),
+            *("--gradient-accumulation-steps", "4", "--lr", "1e-3", "--save-epoch", "1"),
+            *("--no-validation", "--summary-dir", str(tmp_path / name)),
+            *("--save", str(tmp_path / name), "--experiment-name", "copa", *extra),
+        ]
+
+    killed = argv("killed")
+    resumed = killed + ["--load", str(tmp_path / "killed" / "copa")]
+    run_distributed(_finetune_with_kill, 1, tmp_path, argv("straight"), killed, resumed)
+    assert (tmp_path / "killed" / "copa" / "latest").read_text() == "3"
+    straight, again = (
+        torch.load(tmp_path / name / "copa" / "3" / "mp_rank_00_model_states.pt")["module"]
+        for name in ("straight", "killed")
+    )
+    assert list(straight) == list(again)
+    for key, value in straight.items():
+        assert torch.equal(value, again[key]), key
