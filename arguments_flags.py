@@ -95,7 +95,10 @@ FLAG_GROUPS: dict[str, list] = {
             "--non-sentence-start", float, 0.0, "probability a sample need not start a sentence"
         ),
         _switch("--sample-one-document", "one document per sample"),
-        _switch("--filter-english", "accepted for compatibility: filter when preprocessing"),
+        _switch(
+            "--filter-english",
+            "accepted for compatibility; no filtering here: filter the corpus before preprocessing",
+        ),
         _value("--loader-scatter", int, None, "accepted for compatibility (stores are mmapped)"),
         _list("--multi-task-data", "multi-task pretraining task names"),
         _value("--multi-task-ratio", float, 0.0, "probability of a multi-task batch"),

@@ -117,6 +117,11 @@ def main(argv: list[str] | None = None) -> TrainState:
     args = parse_args(argv, "GLM pretraining")
     device = initialize_distributed(args.parallel)
     setup_logging()
+    if args.data.filter_english:
+        logger.warning(
+            "--filter-english: documents are not language-filtered while training; keep "
+            "non-English text out of the corpus given to scripts/preprocess_data.py"
+        )
     set_random_seed(args.train.seed, device)
     tokenizer = build_tokenizer(args.tokenizer)
     save_dir, log_dir = run_directories(args)
