@@ -226,10 +226,14 @@ def check_state_against_model(
     unexpected = [k for k in state if k not in expected]
     if strict and (missing or unexpected):
         layers = [k for k in missing + unexpected if ".layers." in k]
-        advice = "check --num-layers" if layers else "check the model flags"
+        advice = (
+            "check --num-layers"
+            if layers
+            else "check the model flags (--block-lm, --no-block-position, --num-layers, ...)"
+        )
         raise CheckpointError(
             f"{path} does not match the model: missing keys {missing[:3]}, unexpected keys "
-            f"{unexpected[:3]} ({advice}, e.g. --block-lm, --num-layers)"
+            f"{unexpected[:3]}: {advice}"
         )
     hidden = [k for k in state if k.endswith("final_layernorm.weight") and k in expected]
     if hidden and tuple(state[hidden[0]].shape) != expected[hidden[0]]:

@@ -30,6 +30,7 @@ from train_utils import (
     TrainHooks,
     TrainState,
     evaluate_loss,
+    exit_on_bad_input,
     initialize_distributed,
     set_random_seed,
     train_loop,
@@ -147,6 +148,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv, description="GLM finetuning and evaluation")
     if args.task.task is None:
         raise SystemExit("finetune_glm.py: error: --task is required")
+    if args.task.data_dir and not Path(args.task.data_dir).is_dir():
+        raise FileNotFoundError(
+            f"--data-dir {args.task.data_dir} is not a folder: point it at the task's data "
+            "(e.g. the folder holding COPA's train.jsonl and val.jsonl)"
+        )
     device = initialize_distributed(args.parallel)
     setup_logging()
     set_random_seed(args.train.seed, device)
@@ -176,4 +182,5 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_bad_input("finetune_glm.py"):
+        main()

@@ -36,6 +36,7 @@ from train_utils import (
     TrainHooks,
     TrainState,
     evaluate_loss,
+    exit_on_bad_input,
     initialize_distributed,
     lm_forward_step,
     model_parallel_batches,
@@ -200,4 +201,5 @@ def main(argv: list[str] | None = None) -> TrainState:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    with exit_on_bad_input("pretrain_glm.py"):
+        main(sys.argv[1:])

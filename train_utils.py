@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 import os
 import random
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -354,3 +356,18 @@ def evaluate_loss(
     if "loss" in results:
         results["ppl"] = math.exp(min(20.0, results["loss"]))
     return results
+
+
+@contextmanager
+def exit_on_bad_input(prog: str):
+    """Report bad input (a missing file or folder, a flag, file or checkpoint that does not fit,
+    all raised as ``ValueError`` / ``OSError`` with a message that says what to do) in one line,
+    ``<prog>: error: <message>``, with exit status 2 as argparse does. ``GLM_TRACEBACK=1``
+    re-raises instead, for the full traceback."""
+    try:
+        yield
+    except (ValueError, OSError) as error:
+        if os.environ.get("GLM_TRACEBACK"):
+            raise
+        print(f"{prog}: error: {error} (GLM_TRACEBACK=1 shows where)", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -3,7 +3,10 @@ checkpoint with gradient accumulation (best checkpoint, results files, predictio
 evaluated with ``--epochs 0``, and COPA converted to multichoice scored zero-shot."""
 
 import json
+import subprocess
+import sys
 from itertools import islice
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +16,8 @@ from finetune_glm import epoch_batches
 from tasks.multichoice import copa_to_multichoice
 from tasks.results import check_results_absent
 from tests.distributed import run_distributed
+
+REPO = Path(__file__).resolve().parents[1]
 
 TINY = [
     *("--block-lm", "--num-layers", "2", "--hidden-size", "64", "--num-attention-heads", "4"),
@@ -218,3 +223,19 @@ def test_killed_finetuning_resumes_to_the_same_weights(shared_dir, reference_dir
     assert list(straight) == list(again)
     for key, value in straight.items():
         assert torch.equal(value, again[key]), key
+
+
+def test_missing_data_dir_is_one_line_error(tmp_path, shared_dir):
+    argv = [*TINY, "--tokenizer-path", str(shared_dir / "vocab"), "--task", "COPA"]
+    argv += ["--data-dir", str(tmp_path / "nope"), "--epochs", "0"]
+    result = subprocess.run(
+        [sys.executable, str(REPO / "finetune_glm.py"), *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    expected = f"finetune_glm.py: error: --data-dir {tmp_path / 'nope'} is not a folder"
+    assert last.startswith(expected)
