@@ -181,7 +181,8 @@ def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
     Partitioned parameters are gathered one at a time and copied to the CPU, so no rank ever
     holds more than one whole parameter beyond its partition. Every data-parallel rank must call
-    this (the gathers are collective).
+    this (the gathers are collective). DeepSpeed, otherwise confined to engine.py, is imported
+    only when its partitioned parameters are present: gathering them needs its API.
     """
     tensors = model.state_dict(keep_vars=True)
     if not any(hasattr(t, "ds_id") for t in tensors.values()):
