@@ -176,6 +176,13 @@ def _whole_shape(tensor: torch.Tensor) -> tuple[int, ...]:
     return tuple(getattr(tensor, "ds_shape", tensor.shape))
 
 
+def _zero3_tensors(model: nn.Module) -> dict[str, torch.Tensor] | None:
+    """``model``'s state tensors themselves (not copies) if ZeRO-3 has partitioned any, else
+    None."""
+    tensors = model.state_dict(keep_vars=True)
+    return tensors if any(hasattr(t, "ds_id") for t in tensors.values()) else None
+
+
 def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """``model.state_dict()``, whole also where ZeRO-3 has partitioned the parameters.
 
@@ -184,8 +191,8 @@ def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     this (the gathers are collective). DeepSpeed, otherwise confined to engine.py, is imported
     only when its partitioned parameters are present: gathering them needs its API.
     """
-    tensors = model.state_dict(keep_vars=True)
-    if not any(hasattr(t, "ds_id") for t in tensors.values()):
+    tensors = _zero3_tensors(model)
+    if tensors is None:
         return model.state_dict()
     import deepspeed
 
@@ -202,8 +209,8 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], strict: bool = 
     Each partitioned parameter is gathered, overwritten and partitioned again (data-parallel
     rank 0's copy is broadcast, so every rank must call this with the same ``state``).
     """
-    tensors = model.state_dict(keep_vars=True)
-    if not any(hasattr(t, "ds_id") for t in tensors.values()):
+    tensors = _zero3_tensors(model)
+    if tensors is None:
         model.load_state_dict(state, strict=strict)
         return
     import deepspeed
