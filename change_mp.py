@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from checkpointing import CheckpointError
+from common.errors import exit_on_bad_input
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
+    with exit_on_bad_input("change_mp.py"):
         if args.from_zero:
             from interop.zero import consolidate_zero_folder
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"wrote release checkpoint at MP={result.target_mp} to {result.out}")
             return 0
-        from checkpointing import locate_checkpoint
+        from checkpoint_io import locate_checkpoint
         from interop.reshard import reshard_folder
 
         current = locate_checkpoint(args.checkpoint).num_shards
@@ -88,9 +88,6 @@ def main(argv: list[str] | None = None) -> int:
             safetensors=args.safetensors,
             num_attention_heads=args.num_attention_heads,
         )
-    except (CheckpointError, FileExistsError, FileNotFoundError, ValueError) as error:
-        print(f"change_mp.py: error: {error}", file=sys.stderr)
-        return 2
     print(
         f"resharded tag {result.tag!r} from MP={result.source_mp} to MP={result.target_mp}: "
         f"{result.out}"

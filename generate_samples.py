@@ -29,43 +29,38 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 import mpu
-from arguments import GLMArgs, parse_args
-from checkpointing import load_model_checkpoint
+from checkpoint_io import load_model_checkpoint
+from common.errors import exit_on_bad_input
 from data_utils.tokenization import GLMTokenizer, build_tokenizer
 from model import GLMModel
 from model.blank_filling import FillResult, fill_blanks, fill_blanks_batch, prepare_blank_input
 from model.generation import GenerationConfig
+from training.arguments import GLMArgs, parse_args
 
 PROMPT = "Context prompt (stop to exit) >>> "
 log = logging.getLogger("generate_samples")
 
 
 def setup_device(args: GLMArgs) -> torch.device:
-    """A process group only under a launcher or with tensor parallelism; else plain CPU/GPU."""
-    world = dist.get_world_size() if dist.is_initialized() else int(os.environ.get("WORLD_SIZE", 1))
-    tp = args.parallel.model_parallel_size
-    cuda = torch.cuda.is_available()
-    if world == 1 and tp == 1:
-        return torch.device("cuda" if cuda else "cpu")
-    if world != tp:
+    """The process group and tensor-parallel groups; generation runs one model over all
+    launched processes, so their number must equal --model-parallel-size."""
+    parallel = args.parallel
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world != parallel.model_parallel_size:
         raise ValueError(
             f"generation runs one model over all processes: launch exactly "
-            f"--model-parallel-size {tp} processes, not {world}"
+            f"--model-parallel-size {parallel.model_parallel_size} processes, not {world}"
         )
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else None
-    if device is not None:
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():  # torchrun's environment says where the others are
-        dist.init_process_group(args.parallel.distributed_backend or ("nccl" if cuda else "gloo"))
-    mpu.initialize_model_parallel(tp)
-    return device or torch.device("cpu")
+    return mpu.initialize_distributed(
+        parallel.model_parallel_size, parallel.distributed_backend, parallel.local_rank
+    )
 
 
 def load_model(args: GLMArgs, vocab_size: int, device: torch.device) -> GLMModel:
     path = args.checkpoint.load or args.checkpoint.load_pretrained
     if path is None:
         raise ValueError("no weights to fill blanks with: give --load-pretrained (or --load) CKPT")
-    model = GLMModel(args.model.glm_config(vocab_size, parallel_output=False), seed=None)
+    model = GLMModel(args.model_config(vocab_size, parallel_output=False), seed=None)
     load_model_checkpoint(
         model,
         path,
@@ -83,10 +78,6 @@ def load_model(args: GLMArgs, vocab_size: int, device: torch.device) -> GLMModel
     return model.use_decoding_layout() if device.type == "cpu" else model
 
 
-def is_first_rank() -> bool:
-    return not dist.is_initialized() or dist.get_rank() == 0
-
-
 def share(value: object) -> object:
     """Rank 0's ``value`` on every rank of the tensor-parallel group."""
     if not dist.is_initialized():
@@ -101,7 +92,7 @@ def share(value: object) -> object:
 def read_prompt() -> str | None:
     """The next text typed on rank 0 (None: the user quit), the same on every rank."""
     text = None
-    if is_first_rank():
+    if mpu.is_rank_0():
         try:
             text = input(PROMPT)
         except (EOFError, KeyboardInterrupt):
@@ -126,10 +117,10 @@ def run_interactive(
         try:
             result = fill_blanks(model, tokenizer, text, config, gen)
         except ValueError as error:
-            if is_first_rank():
+            if mpu.is_rank_0():
                 print(f"Error: {error}", flush=True)
             continue
-        if is_first_rank():
+        if mpu.is_rank_0():
             show(result, time.perf_counter() - start)
 
 
@@ -187,7 +178,7 @@ def read_lines(path: str | None) -> list[str]:
 
 def open_output(path: str | None) -> TextIO | None:
     """Rank 0 writes (to ``path`` or stdout); the other ranks only compute."""
-    if not is_first_rank():
+    if not mpu.is_rank_0():
         return None
     return sys.stdout if path is None else open(path, "w", encoding="utf-8")  # noqa: SIM115
 
@@ -195,22 +186,20 @@ def open_output(path: str | None) -> TextIO | None:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv, description="GLM blank filling")
-    try:
+    with exit_on_bad_input("generate_samples.py"):
         device = setup_device(args)
-        tokenizer = build_tokenizer(args.tokenizer)
+        tokenizer = build_tokenizer(args.tokenizer_config())
         model = load_model(args, tokenizer.vocab_size, device)
         config = args.generation_config()
-    except (ValueError, FileNotFoundError) as error:
-        sys.exit(f"generate_samples.py: error: {error}")
     gen = config.make_generator(device)
     interactive = share(args.generation.input_file is None and sys.stdin.isatty())
     if interactive:
         run_interactive(model, tokenizer, config, gen)
         return
-    lines = share(read_lines(args.generation.input_file) if is_first_rank() else None)
+    lines = share(read_lines(args.generation.input_file) if mpu.is_rank_0() else None)
     out = open_output(args.generation.output_file)
     try:
-        run_batch(model, tokenizer, config, gen, lines, out, args.generation.batch_size)
+        run_batch(model, tokenizer, config, gen, lines, out, args.train.batch_size)
     finally:
         if out not in (None, sys.stdout):
             out.close()

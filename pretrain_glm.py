@@ -18,32 +18,28 @@ from pathlib import Path
 import torch
 
 import mpu
-from arguments import GLMArgs, parse_args
-from checkpointing import (
-    load_model_checkpoint,
-    resume_training_checkpoint,
-    save_training_checkpoint,
-)
+from checkpoint_io import load_model_checkpoint
+from common.errors import exit_on_bad_input
 from data_utils.blank_infilling import BlankInfillingCollator, InfillIds
 from data_utils.datasets import DataConfig, PackingIds, build_block_datasets
 from data_utils.samplers import build_pretrain_loader
 from data_utils.store_paths import resolve_stores
 from data_utils.token_store import tokenizer_fingerprint
 from data_utils.tokenization import build_tokenizer
-from engine import build_engine
 from model import GLMModel
-from train_utils import (
+from mpu import initialize_distributed, set_random_seed
+from training.arguments import GLMArgs, parse_args
+from training.checkpointing import resume_training_checkpoint, save_training_checkpoint
+from training.engine import build_engine
+from training.log import TrainingLog, flops_per_token, setup_logging
+from training.loop import (
     TrainHooks,
     TrainState,
     evaluate_loss,
-    exit_on_bad_input,
-    initialize_distributed,
     lm_forward_step,
     model_parallel_batches,
-    set_random_seed,
     train_loop,
 )
-from training_log import TrainingLog, flops_per_token, setup_logging
 
 logger = logging.getLogger("glm")
 
@@ -55,7 +51,7 @@ def run_directories(args: GLMArgs) -> tuple[Path | None, Path]:
     if ckpt.load and not ckpt.new_save_directory:
         name = Path(ckpt.load).resolve().name
     else:
-        name = args.train.experiment_name + datetime.now().strftime("%m-%d-%H-%M")
+        name = args.log.experiment_name + datetime.now().strftime("%m-%d-%H-%M")
     save = Path(ckpt.save) / name if ckpt.save else None
     if args.log.summary_dir:
         return save, Path(args.log.summary_dir) / "runs" / name
@@ -92,9 +88,10 @@ def build_loaders(args: GLMArgs, tokenizer, state: TrainState):
         config, PackingIds.from_tokenizer(tokenizer), seed, tokenizer_fingerprint(tokenizer)
     )
     ids = InfillIds.from_tokenizer(tokenizer)
+    masking = args.masking_config()
 
     def loader(dataset, consumed: int, batch_size: int, offset: int):
-        collator = BlankInfillingCollator(args.masking, ids, seed + offset, dp_rank)
+        collator = BlankInfillingCollator(masking, ids, seed + offset, dp_rank)
         return build_pretrain_loader(
             dataset,
             collator,
@@ -114,48 +111,54 @@ def build_loaders(args: GLMArgs, tokenizer, state: TrainState):
     return train, valid
 
 
+def load_run(args: GLMArgs, engine) -> TrainState:
+    """``--load``: resume a training checkpoint exactly; or, for a release checkpoint, with
+    ``--finetune`` or ``--no-deepspeed-load``, load the weights only (a fresh optimizer; with
+    ``--no-deepspeed-load`` the count of steps and samples goes on from the checkpoint's)."""
+    ckpt = args.checkpoint
+    if not ckpt.load:
+        return TrainState()
+    weights_only = ckpt.finetune or ckpt.no_deepspeed_load
+    resumed = (
+        None
+        if weights_only
+        else resume_training_checkpoint(engine, ckpt.load, args.resume_options())
+    )
+    if resumed is not None:
+        state = TrainState(**resumed)
+        if args.schedule.switch_linear:
+            engine.scheduler.switch_to_linear(args.train.train_iters - state.iteration)
+    else:
+        checkpoint = load_model_checkpoint(
+            engine.module,
+            ckpt.load,
+            mpu.get_model_parallel_rank(),
+            mpu.get_model_parallel_world_size(),
+        )
+        state = TrainState()
+        if ckpt.no_deepspeed_load and not ckpt.finetune:
+            saved = checkpoint.get("train_state") or {"iteration": checkpoint.get("iteration", 0)}
+            state = TrainState(**saved)
+            engine.scheduler.load_state_dict({"num_steps": state.iteration})
+    logger.info("loaded %s at iteration %d", ckpt.load, state.iteration)
+    return state
+
+
 def main(argv: list[str] | None = None) -> TrainState:
     args = parse_args(argv, "GLM pretraining")
-    device = initialize_distributed(args.parallel)
+    parallel = args.parallel
+    device = initialize_distributed(
+        parallel.model_parallel_size, parallel.distributed_backend, parallel.local_rank
+    )
     setup_logging()
-    if args.data.filter_english:
-        logger.warning(
-            "--filter-english: documents are not language-filtered while training; keep "
-            "non-English text out of the corpus given to scripts/preprocess_data.py"
-        )
     set_random_seed(args.train.seed, device)
-    tokenizer = build_tokenizer(args.tokenizer)
+    tokenizer = build_tokenizer(args.tokenizer_config())
     save_dir, log_dir = run_directories(args)
 
-    config = args.model.glm_config(tokenizer.vocab_size)
+    config = args.model_config(tokenizer.vocab_size)
     model = GLMModel(config, seed=args.train.seed).to(device)
-    engine = build_engine(model, args, args.train.train_iters)
-    state = TrainState()
-    ckpt = args.checkpoint
-    if ckpt.load:
-        resumed = (
-            None
-            if ckpt.finetune
-            else resume_training_checkpoint(
-                engine,
-                ckpt.load,
-                load_optimizer=not ckpt.no_load_optim,
-                load_rng=not ckpt.no_load_rng,
-                load_lr_scheduler=not ckpt.no_load_lr_scheduler,
-            )
-        )
-        if resumed is None:  # a release checkpoint, or --finetune: weights only
-            load_model_checkpoint(
-                engine.module,
-                ckpt.load,
-                mpu.get_model_parallel_rank(),
-                mpu.get_model_parallel_world_size(),
-            )
-        else:
-            state = TrainState(**resumed)
-            if args.schedule.switch_linear:
-                engine.scheduler.switch_to_linear(args.train.train_iters - state.iteration)
-        logger.info("loaded %s at iteration %d", ckpt.load, state.iteration)
+    engine = build_engine(model, args.engine_config(), args.train.train_iters)
+    state = load_run(args, engine)
 
     train_reader, valid_reader = build_loaders(args, tokenizer, state)
     train_batches = model_parallel_batches(train_reader, device)
@@ -164,15 +167,7 @@ def main(argv: list[str] | None = None) -> TrainState:
 
     def save(s: TrainState) -> None:
         if save_dir is not None:
-            save_training_checkpoint(
-                engine,
-                save_dir,
-                vars(s),
-                args.to_dict(),
-                ckpt.keep_last_n,
-                not ckpt.no_save_optim,
-                not ckpt.no_save_rng,
-            )
+            save_training_checkpoint(engine, save_dir, vars(s), args.to_dict(), args.save_options())
 
     def evaluate(s: TrainState) -> dict:
         return evaluate_loss(engine.ds, valid_batches, lm_forward_step, args.train.eval_iters)
@@ -189,11 +184,18 @@ def main(argv: list[str] | None = None) -> TrainState:
     try:
         start = state.iteration
         train_loop(
-            engine, train_batches, lm_forward_step, args.train.train_iters, args, state, hooks, log
+            engine,
+            train_batches,
+            lm_forward_step,
+            args.train.train_iters,
+            args.loop_config(),
+            state,
+            hooks,
+            log,
         )
         if valid_batches is not None and state.iteration % args.train.eval_interval:
             log.evaluation(state, evaluate(state))
-        if state.iteration > start and state.iteration % ckpt.save_interval:
+        if state.iteration > start and state.iteration % args.checkpoint.save_interval:
             save(state)
     finally:
         log.close()

@@ -33,7 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from data_utils.tokenization import GLMTokenizer, TokenizerConfig, build_tokenizer  # noqa: E402
-from data_utils.tokenization_backends import _BYTE_TO_CHAR, GPT2_SPLIT  # noqa: E402
+from data_utils.tokenization.backends import _BYTE_TO_CHAR, GPT2_SPLIT  # noqa: E402
 
 BATCH = 1024
 

@@ -3,7 +3,7 @@
     python bench/bench_training.py                      # CPU: tiny and GLM-Base shapes, fp32
     python bench/bench_training.py --shapes large --bf16 --batch-size 8   # GPU: adds MFU
 
-Each step is a real optimizer step through ``train_utils.train_step`` (forward, vocab-parallel
+Each step is a real optimizer step through ``training.loop.train_step`` (forward, vocab-parallel
 cross-entropy, backward, clipping, AdamW) on batches shaped like GLM pretraining batches (GPT-2
 vocabulary, Part A of 80% of the sequence). The first steps warm up and are not timed.
 
@@ -26,18 +26,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from arguments import parse_args  # noqa: E402
-from engine import build_engine  # noqa: E402
 from model import GLMModel  # noqa: E402
-from train_utils import (  # noqa: E402
-    TrainState,
-    initialize_distributed,
-    lm_forward_step,
-    param_groups,
-    set_random_seed,
-    train_step,
-)
-from training_log import flops_per_token, peak_flops  # noqa: E402
+from mpu import initialize_distributed, set_random_seed  # noqa: E402
+from training.arguments import parse_args  # noqa: E402
+from training.engine import build_engine, param_groups  # noqa: E402
+from training.log import flops_per_token, peak_flops  # noqa: E402
+from training.loop import TrainState, lm_forward_step, train_step  # noqa: E402
 
 SHAPES = {  # layers, hidden, heads
     "tiny": (4, 256, 8),
@@ -104,7 +98,7 @@ def run_glm_scheme(shape: str, options) -> dict:
             "--max-position-embeddings",
             str(options.seq_length),
         ]
-    ).model.glm_config(VOCAB)
+    ).model_config(VOCAB)
     model = GLMModel(config, seed=1).train()
     optimizer = torch.optim.AdamW(param_groups(model, 0.01), lr=1e-4, foreach=False)
     data = batches(options.batch_size, options.seq_length, torch.device("cpu"))
@@ -154,19 +148,19 @@ def run(shape: str, options) -> dict:
     if options.checkpoint_activations:
         argv.append("--checkpoint-activations")
     args = parse_args(argv)
-    device = initialize_distributed(args.parallel)
+    device = initialize_distributed(args.parallel.model_parallel_size)
     set_random_seed(1, device)
-    model = GLMModel(args.model.glm_config(VOCAB), seed=1).to(device)
-    engine = build_engine(model, args, train_iters=options.steps + options.warmup)
+    model = GLMModel(args.model_config(VOCAB), seed=1).to(device)
+    engine = build_engine(model, args.engine_config(), train_iters=options.steps + options.warmup)
     data, state = batches(options.batch_size, options.seq_length, device), TrainState()
     for _ in range(options.warmup):
-        train_step(engine, data, lm_forward_step, args, state)
+        train_step(engine, data, lm_forward_step, args.loop_config(), state)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     for _ in range(options.steps):
-        train_step(engine, data, lm_forward_step, args, state)
+        train_step(engine, data, lm_forward_step, args.loop_config(), state)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / options.steps

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from common.errors import exit_on_bad_input
 from data_utils.corpora import (
     TXT_MODES,
     Document,
@@ -403,11 +404,8 @@ def write_bad_lines(report: PreprocessReport) -> Path | None:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
-    try:
+    with exit_on_bad_input("preprocess_data.py"):
         report = preprocess(config_from_args(args))
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        logger.error("error: %s", e)
-        return 1
     logger.info(report.summary())
     listing = write_bad_lines(report)
     if listing is not None:

@@ -18,11 +18,11 @@ and the header fields, so re-running the same preprocessing gives an identical s
 
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
+
+from common.atomic import atomic_folder
 
 FORMAT = "glm-token-store"
 VERSION = 1
@@ -76,16 +76,15 @@ class TokenStoreWriter:
         self._disk_dtype = self.dtype.newbyteorder("<")
         self.tokenizer = tokenizer  # {"name": ..., "fingerprint": ...} (see tokenizer_fingerprint)
         self.stats: dict = {}  # preprocessing statistics for the header; set before the exit
-        self._tmp = self.path.parent / f".{self.path.name}.tmp-{os.getpid()}"
+        self._folder = atomic_folder(self.path, replace=True)
+        self._tmp = self.path
         self._files = {}
         self._tokens = 0
         self._documents = 0
         self._sentences = 0
 
     def __enter__(self) -> "TokenStoreWriter":
-        if self._tmp.exists():
-            shutil.rmtree(self._tmp)
-        self._tmp.mkdir(parents=True)
+        self._tmp = self._folder.__enter__()
         self._files = {name: open(self._tmp / name, "wb") for name in _FILES}  # noqa: SIM115
         self._files["doc_offsets.bin"].write(np.zeros(1, dtype="<i8").tobytes())
         return self
@@ -101,15 +100,14 @@ class TokenStoreWriter:
         self._files["doc_offsets.bin"].write(np.array([self._tokens], dtype="<i8").tobytes())
         self._files["prompt_lengths.bin"].write(np.array([prompt_length], dtype="<u4").tobytes())
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type, exc, tb) -> bool:
         for f in self._files.values():
             f.close()
-        if exc_type is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            return
-        self._publish()
+        if exc_type is None:
+            self._write_header()
+        return self._folder.__exit__(exc_type, exc, tb)
 
-    def _publish(self) -> None:
+    def _write_header(self) -> None:
         header = {
             "format": FORMAT,
             "version": VERSION,
@@ -121,13 +119,6 @@ class TokenStoreWriter:
             "stats": self.stats,
         }
         (self._tmp / "header.json").write_text(json.dumps(header, indent=1, sort_keys=True) + "\n")
-        if self.path.exists():
-            old = self.path.parent / f".{self.path.name}.old-{os.getpid()}"
-            self.path.rename(old)
-            self._tmp.rename(self.path)
-            shutil.rmtree(old)
-        else:
-            self._tmp.rename(self.path)
 
 
 class TokenStore:

@@ -7,18 +7,14 @@ would find it. The destination must not exist yet: we never overwrite a user's f
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
-from checkpointing import TRACKER_FILES
+from checkpoint_io import TRACKER_FILES, shard_name
+from common.atomic import atomic_folder
 
 RUN_CONFIG = "config.json"  # the resolved run configuration our training saves in a tag folder
 
@@ -36,26 +32,6 @@ def run_config_heads(run_config: dict | None) -> int | None:
 def with_model_parallel_size(run_config: dict, size: int) -> dict:
     parallel = {**run_config.get("parallel", {}), "model_parallel_size": size}
     return {**run_config, "parallel": parallel}
-
-
-@contextlib.contextmanager
-def atomic_folder(out: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder that becomes ``out`` when the block ends without error."""
-    out = Path(out)
-    if out.exists():
-        raise FileExistsError(f"output folder {out} already exists: remove it or choose --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        yield tmp
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def shard_name(rank: int, safetensors: bool = False) -> str:
-    return f"mp_rank_{rank:02d}_model_states." + ("safetensors" if safetensors else "pt")
 
 
 def write_checkpoint_folder(

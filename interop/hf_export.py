@@ -21,9 +21,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from checkpointing import load_checkpoint_file, locate_checkpoint
+from checkpoint_io import load_checkpoint_file, locate_checkpoint
+from common.atomic import atomic_folder
 from data_utils.tokenization import TokenizerConfig, build_tokenizer
-from interop.folders import atomic_folder, read_run_config, run_config_heads
+from interop.folders import read_run_config, run_config_heads
 from interop.hf_layout import (
     AUTO_MAP,
     FIXED_FIELDS,

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from checkpointing import CheckpointError
+from checkpoint_io import CheckpointError
 from data_utils.tokenization import TokenizerConfig, build_tokenizer
 from interop.folders import write_checkpoint_folder
 from interop.hf_layout import (

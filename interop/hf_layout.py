@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import torch
 
-from checkpointing import CheckpointError
+from checkpoint_io import CheckpointError
 from data_utils.tokenization import TokenizerConfig, build_tokenizer
 
 PREFIX = "glm."

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from checkpointing import (
+from checkpoint_io import (
     CheckpointError,
     extract_module_state,
     load_checkpoint_file,

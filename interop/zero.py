@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from checkpointing import TRACKER_FILES, CheckpointError
+from checkpoint_io import TRACKER_FILES, CheckpointError
 from interop.folders import read_run_config, run_config_heads, write_checkpoint_folder
 from interop.reshard import check_divisible
 from model.glm import glm_partition_spec

@@ -17,7 +17,6 @@ class GLMConfig:
     attention_dropout_prob: float = 0.1  # --attention-dropout
     output_dropout_prob: float = 0.1  # --hidden-dropout
     block_position_encoding: bool = True  # --block-lm and not --masked-lm: 2-D positions
-    attention_scale: float = 1.0  # --attention-scale (an fp16 range trick; softmax is unchanged)
     checkpoint_activations: bool = False  # --checkpoint-activations
     checkpoint_num_layers: int = 1  # --checkpoint-num-layers
     init_method_std: float = 0.02

@@ -89,7 +89,7 @@ def get_data_parallel_world_size() -> int:
 
 def get_data_parallel_rank() -> int:
     if _DATA_PARALLEL_GROUP is None:
-        return dist.get_rank() if dist.is_initialized() else 0
+        return global_rank()
     return dist.get_rank(group=_DATA_PARALLEL_GROUP)
 
 
@@ -104,3 +104,19 @@ get_tensor_model_parallel_group = get_model_parallel_group
 get_tensor_model_parallel_world_size = get_model_parallel_world_size
 get_tensor_model_parallel_rank = get_model_parallel_rank
 get_tensor_model_parallel_src_rank = get_model_parallel_src_rank
+
+
+def global_rank() -> int:
+    """This process's rank in the whole world (0 without torch.distributed)."""
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def is_rank_0() -> bool:
+    """Global rank 0: the one process that writes shared files and prints results."""
+    return global_rank() == 0
+
+
+def barrier() -> None:
+    """Wait for every process (a no-op in a single process)."""
+    if dist.is_initialized():
+        dist.barrier()

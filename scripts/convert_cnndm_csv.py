@@ -17,6 +17,10 @@ import csv
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.errors import exit_on_bad_input  # noqa: E402
+
 FIELDS = ("article", "highlights")
 
 
@@ -60,12 +64,10 @@ def main(argv: list[str] | None = None) -> None:
         split, sep, path = item.partition("=")
         if not sep or not split or not path:
             parser.error(f"{item!r} is not SPLIT=CSV (e.g. test=test.csv)")
-        count = convert(Path(path), args.out_dir, split, args.separator)
+        with exit_on_bad_input("convert_cnndm_csv.py"):
+            count = convert(Path(path), args.out_dir, split, args.separator)
         print(f"{split}: {count} examples -> {args.out_dir / split}.source/.target")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as error:
-        sys.exit(f"error: {error}")
+    main()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.multichoice import copa_to_multichoice  # noqa: E402
-from tasks.superglue.readers import read_jsonl  # noqa: E402
+from tasks.superglue.multichoice import copa_to_multichoice  # noqa: E402
+from tasks.task_io import read_jsonl  # noqa: E402
 
 
 def main() -> None:

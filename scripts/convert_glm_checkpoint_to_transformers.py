@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from checkpointing import CheckpointError  # noqa: E402
+from common.errors import exit_on_bad_input  # noqa: E402
 from interop.cli import (  # noqa: E402
     PRESETS,
     add_model_flags,
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = Path(args.checkpoint)
     folder = checkpoint.parent if checkpoint.is_file() else checkpoint
     out = Path(args.out) if args.out else folder.parent / f"{folder.name}_hf"
-    try:
+    with exit_on_bad_input("convert_glm_checkpoint_to_transformers.py"):
         export_to_hf(
             checkpoint,
             out,
@@ -68,9 +68,6 @@ def main(argv: list[str] | None = None) -> int:
             dtype=args.dtype,
             expected=expected_shapes(args),
         )
-    except (CheckpointError, FileExistsError, FileNotFoundError, ValueError) as error:
-        print(f"convert_glm_checkpoint_to_transformers.py: error: {error}", file=sys.stderr)
-        return 2
     print(f"wrote Hugging Face folder {out}")
     return 0
 

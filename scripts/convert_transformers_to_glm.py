@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from checkpointing import CheckpointError  # noqa: E402
+from common.errors import exit_on_bad_input  # noqa: E402
 from interop.cli import add_model_flags, parse_with_model_flags, tokenizer_config  # noqa: E402
 from interop.hf_import import import_from_hf  # noqa: E402
 
@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     tokenizer = tokenizer_config(args)
-    try:
+    with exit_on_bad_input("convert_transformers_to_glm.py"):
         result = import_from_hf(
             args.hf_dir,
             args.out,
@@ -52,9 +52,6 @@ def main(argv: list[str] | None = None) -> int:
             dtype=args.dtype,
             safetensors=args.safetensors,
         )
-    except (CheckpointError, FileExistsError, FileNotFoundError, ValueError) as error:
-        print(f"convert_transformers_to_glm.py: error: {error}", file=sys.stderr)
-        return 2
     print(f"wrote release checkpoint at MP={result.model_parallel_size} to {result.out}")
     print(f"model flags: {result.flags}")
     return 0

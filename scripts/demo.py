@@ -42,7 +42,8 @@ def step(title: str, command: list[str], env: dict | None = None) -> None:
     print(f"\n== {title}\n$ {' '.join(command)}", flush=True)
     result = subprocess.run(command, cwd=REPO, env={**os.environ, **(env or {})})
     if result.returncode:
-        sys.exit(f"demo: step '{title}' failed with exit code {result.returncode}")
+        print(f"demo: step '{title}' failed with exit code {result.returncode}", file=sys.stderr)
+        sys.exit(result.returncode)
 
 
 def plain_text(inputs: list[str], output: Path) -> None:

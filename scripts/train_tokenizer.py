@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file from anywhere
 
+from common.errors import exit_on_bad_input  # noqa: E402
 from data_utils.tokenization import train_byte_bpe  # noqa: E402
 
 
@@ -22,10 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vocab-size", type=int, required=True, help="text tokens to learn")
     parser.add_argument("--out", required=True, help="folder to write tokenizer.json into")
     args = parser.parse_args(argv)
-    try:
+    with exit_on_bad_input("train_tokenizer.py"):
         train_byte_bpe(args.input, args.vocab_size, args.out)
-    except (ValueError, FileNotFoundError) as error:
-        parser.exit(2, f"error: {error}\n")
     print(f"wrote {Path(args.out) / 'tokenizer.json'}")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from checkpointing import check_state_against_model, read_model_shard
+from checkpoint_io import check_state_against_model, read_model_shard
 from model import GLMModel
 from mpu import gather_from_model_parallel_region
 

@@ -27,13 +27,16 @@ class TaskData:
 class TaskSpec:
     """What ``finetune_glm.py`` needs to know about a task.
 
-    build_datasets(args, tokenizer) -> TaskData
-    build_model(args, tokenizer) -> torch.nn.Module (a GLMModel or a head wrapping one)
-    forward_step(batch, model, args) -> (loss, metrics); None for evaluation-only tasks
-    evaluate(model, dataset, args, tokenizer, split, output_dir) -> {metric: value}; writes
+    Every callable takes the task family's typed config (``tasks.config``, built from the flags
+    by the entry script), never the whole command line:
+
+    build_datasets(config, tokenizer) -> TaskData
+    build_model(config, tokenizer) -> torch.nn.Module (a GLMModel or a head wrapping one)
+    forward_step(batch, model, config) -> (loss, metrics); None for evaluation-only tasks
+    evaluate(model, dataset, config, tokenizer, split, output_dir) -> {metric: value}; writes
         prediction files into output_dir
     metrics: metric names; the first (or ``--validation-metric``) selects the best checkpoint
-    collate: batches a list of samples; None means the shared ``tasks.data_utils.collate``
+    collate: batches a list of samples; None means the shared ``tasks.cloze_samples.collate``
     """
 
     name: str

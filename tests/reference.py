@@ -44,7 +44,7 @@ def model_input(case: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def load_tiny_model(reference_dir: Path, variant: str, checkpoint: str, **overrides) -> GLMModel:
     """The fixture model in eval mode; ``checkpoint`` is a folder name under checkpoints/."""
-    from checkpointing import load_model_checkpoint
+    from checkpoint_io import load_model_checkpoint
     from mpu import get_model_parallel_rank, get_model_parallel_world_size
 
     model = GLMModel(tiny_config(variant, **overrides), seed=None).eval()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from arguments import parse_args
+from training.arguments import parse_args
 
 
 def _error(capsys, argv):
@@ -39,18 +39,19 @@ def test_sections_carry_the_original_flags():
             "1024",
         ]
     )
-    config = args.model.glm_config(50304)
+    config = args.model_config(50304)
     assert (config.num_layers, config.hidden_size, config.max_sequence_length) == (2, 64, 1024)
     assert config.block_position_encoding
-    assert args.masking.shuffle_blocks is False and args.masking.max_seq_length == 256
-    assert args.masking.gpt_prob == pytest.approx(0.2)
-    assert args.tokenizer.task_mask and args.tokenizer.block_mask
+    masking, tokenizer = args.masking_config(), args.tokenizer_config()
+    assert masking.shuffle_blocks is False and masking.max_seq_length == 256
+    assert masking.gpt_prob == pytest.approx(0.2)
+    assert tokenizer.task_mask and tokenizer.block_mask
     assert args.train.eval_batch_size == args.train.batch_size == 4
 
 
 def test_masked_lm_has_one_dimensional_positions():
     args = parse_args(["--block-lm", "--masked-lm", "--bert-prob", "1"])
-    assert not args.model.glm_config(30592).block_position_encoding
+    assert not args.model_config(30592).block_position_encoding
 
 
 @pytest.mark.parametrize(

@@ -22,10 +22,10 @@ import pytest
 import torch
 from test_blank_infilling_util import decode_row, document_regions, spans_of
 
-from data_utils.blank_batch import GLMBatch
 from data_utils.blank_infilling import InfillIds, MaskingConfig, build_glm_batch, draw_mode
-from data_utils.blank_layout import lay_out_blocks
-from data_utils.blank_spans import RaggedBatch, sentence_span_table
+from data_utils.blank_infilling.batch import GLMBatch
+from data_utils.blank_infilling.layout import lay_out_blocks
+from data_utils.blank_infilling.spans import RaggedBatch, sentence_span_table
 from data_utils.tokenization import TokenizerConfig, build_tokenizer
 
 VARIANTS = {

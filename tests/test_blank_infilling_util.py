@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_utils.blank_batch import GLMBatch
-from data_utils.blank_spans import RaggedBatch
-from data_utils.blank_token_spans import batch_regions
+from data_utils.blank_infilling.batch import GLMBatch
+from data_utils.blank_infilling.spans import RaggedBatch
+from data_utils.blank_infilling.token_spans import batch_regions
 
 
 @dataclass

@@ -5,13 +5,14 @@ import random
 
 import pytest
 
-from arguments import parse_args
 from data_utils.tokenization import build_tokenizer
 from tasks import get_task
 from tasks.seq2seq.blanks import mask_words
-from tasks.seq2seq.decoding import decode_blanks, decode_dataset, generation_config
+from tasks.seq2seq.decoding import blank_generation, decode_blanks, decode_dataset
 from tasks.seq2seq.task import build_split
 from tests.reference import load_tiny_model
+from tests.task_helpers import config_for
+from training.arguments import parse_args
 
 BERT = [
     "--block-lm",
@@ -50,14 +51,16 @@ def test_mask_words_merges_adjacent_words():
 
 @pytest.fixture(scope="module")
 def bert(vocab_dir):
-    return build_tokenizer(parse_args([*BERT, "--tokenizer-path", str(vocab_dir)]).tokenizer)
+    return build_tokenizer(
+        parse_args([*BERT, "--tokenizer-path", str(vocab_dir)]).tokenizer_config()
+    )
 
 
 def test_blank_samples_hold_one_span_per_mask(tmp_path, vocab_dir, bert):
     (tmp_path / "train.txt").write_text("\n".join(TEXTS) + "\n")
     args = blank_args(vocab_dir, tmp_path, "--blank-maskratio=0.3")
-    train = build_split(args, bert, 0)
-    assert build_split(args, bert, 0).examples == train.examples  # seeded
+    train = build_split(config_for(args, bert), bert, 0)
+    assert build_split(config_for(args, bert), bert, 0).examples == train.examples  # seeded
     for index, example in enumerate(train.examples):
         assert example.source[0] == bert.cls_id and example.source[-1] == bert.eos_id
         assert [example.source[m] for m in example.mask_positions] == [bert.mask_id] * len(
@@ -80,11 +83,11 @@ def test_extraction_targets_and_their_errors(tmp_path, vocab_dir, bert):
     (tmp_path / "valid.source").write_text("the [MASK] sat on the [MASK] .\n")
     (tmp_path / "valid.target").write_text("cat|mat\n")
     args = blank_args(vocab_dir, tmp_path, task="extraction")
-    example = build_split(args, bert, 1).examples[0]
+    example = build_split(config_for(args, bert), bert, 1).examples[0]
     assert [bert.decode(list(t[:-1])) for t in example.targets] == ["cat", "mat"]
     (tmp_path / "valid.target").write_text("cat\n")
     with pytest.raises(ValueError, match=r"valid\.source:1: 2 \[MASK\] in the source but 1 blanks"):
-        build_split(args, bert, 1)
+        build_split(config_for(args, bert), bert, 1)
 
 
 def test_blank_test_split_reads_the_marked_file(tmp_path, vocab_dir, bert):
@@ -93,25 +96,29 @@ def test_blank_test_split_reads_the_marked_file(tmp_path, vocab_dir, bert):
     marked = tmp_path / "blank/test.maskratio0.1.blank"
     marked.write_text("the quick <blank> jumps over _UNK\nalice was <blank> tired\n")
     args = blank_args(vocab_dir, tmp_path, "--epochs=0")
-    test = get_task("blank").build_datasets(args, bert).test
+    test = get_task("blank").build_datasets(config_for(args, bert), bert).test
     assert [len(e.mask_positions) for e in test.examples] == [1, 1]
     assert bert.token_to_id("[UNK]") in test.examples[0].source
     assert test.examples[1].reference == TEXTS[1]
     marked.write_text("only one line\n")
     with pytest.raises(ValueError, match=r"test\.maskratio0\.1\.blank has 1 lines but"):
-        get_task("blank").build_datasets(args, bert)
+        get_task("blank").build_datasets(config_for(args, bert), bert)
 
 
 def test_blank_filling_end_to_end(tmp_path, vocab_dir, reference_dir, bert):
     (tmp_path / "valid.txt").write_text("\n".join(TEXTS) + "\n")
     args = blank_args(vocab_dir, tmp_path, "--blank-maskratio=0.2", "--tgt-seq-length=5")
-    dev = build_split(args, bert, 1)
+    dev = build_split(config_for(args, bert), bert, 1)
     model = load_tiny_model(reference_dir, "bert", "glm-tiny-bert")
-    metrics = get_task("blank").evaluate(model, dev, args, bert, "dev", tmp_path / "out")
+    metrics = get_task("blank").evaluate(
+        model, dev, config_for(args, bert), bert, "dev", tmp_path / "out"
+    )
     assert set(metrics) == {"rouge-1", "rouge-2", "rouge-l"}
     assert (tmp_path / "out/dev.jsonl.refs").read_text().splitlines() == TEXTS
     hyps = (tmp_path / "out/dev.jsonl.hyps").read_text().splitlines()
-    alone = decode_dataset(model, dev, generation_config(args, blank=True), 1, decode_blanks)
+    alone = decode_dataset(
+        model, dev, blank_generation(config_for(args).generation), 1, decode_blanks
+    )
     assert hyps == [bert.decode(ids) for ids in alone]  # batched fills = one at a time
     for example, ids in zip(dev.examples, alone, strict=True):
         assert bert.mask_id not in ids and bert.eop_id not in ids

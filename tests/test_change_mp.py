@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 import change_mp
-from checkpointing import CheckpointError, load_model_checkpoint, locate_checkpoint
+from checkpoint_io import CheckpointError, load_model_checkpoint, locate_checkpoint
 from interop.reshard import reshard_checkpoints, reshard_folder
 from model import GLMModel
 from tests.distributed import run_distributed
@@ -168,7 +168,9 @@ def test_indivisible_sizes_are_one_clear_error(
     tmp_path, reference_dir, capsys, target, extra, message
 ):
     argv = [str(_fixture(reference_dir, "gpt2")), target, "--out", str(tmp_path / "o"), *extra]
-    assert change_mp.main(argv) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        change_mp.main(argv)
+    assert exit_info.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
     with pytest.raises(CheckpointError, match=message):
         reshard_folder(

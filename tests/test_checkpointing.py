@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from checkpointing import CheckpointError, load_model_checkpoint, locate_checkpoint
+from checkpoint_io import CheckpointError, load_model_checkpoint, locate_checkpoint
 from model import GLMModel
 from model.glm import glm_partition_spec
 from mpu.sharding import reshard_state_dicts

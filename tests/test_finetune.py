@@ -12,10 +12,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from finetune_glm import epoch_batches
-from tasks.multichoice import copa_to_multichoice
-from tasks.results import check_results_absent
+from tasks.superglue.multichoice import copa_to_multichoice
+from tasks.task_io import check_results_absent
 from tests.distributed import run_distributed
+from training.epochs import epoch_batches
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,14 +170,14 @@ def _finetune_with_kill(rank, world, straight, killed, resumed):
     """``straight`` runs to the end; ``killed`` dies right after its first checkpoint, which
     ``resumed`` (``--load``) continues from."""
     import finetune_glm
-    from tasks.results import EpochEnd
+    from training.epochs import EpochEnd
 
     finetune_glm.main(straight)
     save_and_evaluate = EpochEnd.__call__
 
     def dies_after_first_save(self, state):
         save_and_evaluate(self, state)
-        if state.iteration == self.steps_per_epoch:
+        if state.iteration == self.config.steps_per_epoch:
             raise _Killed
 
     EpochEnd.__call__ = dies_after_first_save

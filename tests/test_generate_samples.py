@@ -17,9 +17,9 @@ import pytest
 import torch
 
 import generate_samples
-from arguments import parse_args
 from tests.conftest import REPO_ROOT
 from tests.reference import generation_cases
+from training.arguments import parse_args
 
 TINY = (
     "--block-lm --num-layers 2 --hidden-size 64 --num-attention-heads 4 "
@@ -102,10 +102,12 @@ def test_interactive_loop_survives_bad_input_and_stops(
     assert f"GLM: {case['output_text']}" in out
 
 
-def test_missing_weights_is_a_one_line_error(reference_dir, vocab_dir):
+def test_missing_weights_is_a_one_line_error(reference_dir, vocab_dir, capsys):
     argv = [*TINY.split(), *GPT2.split(), "--tokenizer-path", str(vocab_dir)]
-    with pytest.raises(SystemExit, match="give --load-pretrained"):
+    with pytest.raises(SystemExit) as exit_info:
         generate_samples.main(argv)
+    assert exit_info.value.code == 2
+    assert "give --load-pretrained" in capsys.readouterr().err
 
 
 class Terminal:

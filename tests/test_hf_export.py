@@ -183,7 +183,9 @@ def test_cli_takes_model_descriptor_flags_and_checks_shapes(tmp_path, reference_
     weights = torch.load(tmp_path / "hf" / "pytorch_model.bin", weights_only=True)
     assert weights["glm.word_embeddings.weight"].dtype == torch.float16
     bad = [str(shard), *flags, "--num-layers", "3", "--out", str(tmp_path / "bad")]
-    assert main(bad) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(bad)
+    assert exit_info.value.code == 2
     assert not (tmp_path / "bad").exists()
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from checkpointing import CheckpointError, load_model_checkpoint, locate_checkpoint
+from checkpoint_io import CheckpointError, load_model_checkpoint, locate_checkpoint
 from interop.hf_export import export_to_hf
 from interop.hf_import import import_from_hf
 from interop.reshard import reshard_checkpoints

@@ -10,12 +10,13 @@ import math
 import numpy as np
 import pytest
 
-from arguments import parse_args
 from data_utils.tokenization import build_tokenizer
 from tasks import get_task
-from tasks.language_model.sample import collate_samples
+from tasks.glm_samples import collate_samples
 from tasks.language_model.scoring import score_dataset
 from tests.reference import VARIANTS, load_tiny_model
+from tests.task_helpers import config_for
+from training.arguments import parse_args
 
 ATOL = 1e-4
 CASES = [(v, m) for v in sorted(VARIANTS) for m in ("uni", "bi")]
@@ -30,8 +31,8 @@ def lm_setup(reference_dir, vocab_dir, variant, mode, *extra):
     cli = _lm_json(reference_dir, variant)["modes"][mode]["reference_cli"]
     cli = [c.replace("<fixtures>", str(reference_dir)) for c in cli]
     args = parse_args([*cli, "--tokenizer-path", str(vocab_dir), *extra])
-    tokenizer = build_tokenizer(args.tokenizer)
-    dataset = get_task("language_model").build_datasets(args, tokenizer).test
+    tokenizer = build_tokenizer(args.tokenizer_config())
+    dataset = get_task("language_model").build_datasets(config_for(args, tokenizer), tokenizer).test
     return args, tokenizer, dataset
 
 
@@ -72,11 +73,13 @@ def test_token_logprobs_and_scores_match_reference(reference_dir, vocab_dir, var
     reference = _lm_json(reference_dir, variant)["modes"][mode]
     legacy_args = lm_setup(reference_dir, vocab_dir, variant, mode, "--legacy-lm-denominator")[0]
     task = get_task("language_model")
-    legacy = task.evaluate(model, dataset, legacy_args, tokenizer, "test", None)
+    legacy = task.evaluate(
+        model, dataset, config_for(legacy_args, tokenizer), tokenizer, "test", None
+    )
     for key in ("avg loss", "ppl", "adjusted ppl"):
         assert legacy[key] == pytest.approx(reference["reference_score"][key], rel=1e-5)
 
-    fixed = task.evaluate(model, dataset, args, tokenizer, "test", None)
+    fixed = task.evaluate(model, dataset, config_for(args, tokenizer), tokenizer, "test", None)
     total = reference["sum_of_token_losses"]
     scored = reference["num_tokenized_tokens"] - 2  # two documents, first tokens unscored
     words = reference["num_original_tokens"] - 2

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arguments import parse_args
 from data_utils.tokenization import build_tokenizer
 from tasks import get_task
 from tasks.language_model.datasets import (
@@ -20,6 +19,8 @@ from tasks.language_model.datasets import (
 )
 from tasks.language_model.detokenizer import wikitext_detokenize
 from tests.reference import load_tiny_model
+from tests.task_helpers import config_for
+from training.arguments import parse_args
 
 TOKENS = LMTokens(cls=101, mask=103, sop=201, eos=0)
 TINY = "--block-lm --num-layers 2 --hidden-size 64 --num-attention-heads 4 "
@@ -83,7 +84,7 @@ def test_lambada_layouts():
 @pytest.fixture(scope="module")
 def gpt2(vocab_dir):
     args = parse_args([*TINY.split(), "--tokenizer-path", str(vocab_dir)])
-    return build_tokenizer(args.tokenizer)
+    return build_tokenizer(args.tokenizer_config())
 
 
 def test_lambada_strict_and_non_strict(tmp_path, gpt2):
@@ -119,13 +120,13 @@ def test_missing_and_empty_lm_files(tmp_path, vocab_dir, gpt2):
     base = [*TINY.split(), "--tokenizer-path", str(vocab_dir), "--task", "wikitext"]
     with pytest.raises(FileNotFoundError, match="nope.txt does not exist"):
         args = parse_args([*base, "--valid-data", str(tmp_path / "nope.txt")])
-        get_task("wikitext").build_datasets(args, gpt2)
+        get_task("wikitext").build_datasets(config_for(args, gpt2), gpt2)
     (tmp_path / "empty.txt").write_text(" \n")
     args = parse_args([*base, "--valid-data", str(tmp_path / "empty.txt")])
     with pytest.raises(ValueError, match="empty.txt is empty"):
-        get_task("wikitext").build_datasets(args, gpt2)
+        get_task("wikitext").build_datasets(config_for(args, gpt2), gpt2)
     with pytest.raises(ValueError, match="exactly one --valid-data"):
-        get_task("wikitext").build_datasets(parse_args(base), gpt2)
+        get_task("wikitext").build_datasets(config_for(parse_args(base), gpt2), gpt2)
 
 
 def _evaluate(task, path, vocab_dir, reference_dir, *extra):
@@ -133,11 +134,13 @@ def _evaluate(task, path, vocab_dir, reference_dir, *extra):
         [*TINY.split(), "--tokenizer-path", str(vocab_dir), "--task", task]
         + ["--valid-data", str(path), "--eval-batch-size", "8", *extra]
     )
-    tokenizer = build_tokenizer(args.tokenizer)
+    tokenizer = build_tokenizer(args.tokenizer_config())
     spec = get_task(task)
-    dataset = spec.build_datasets(args, tokenizer).test
+    dataset = spec.build_datasets(config_for(args, tokenizer), tokenizer).test
     model = load_tiny_model(reference_dir, "gpt2", "glm-tiny-gpt2")
-    return dataset, spec.evaluate(model, dataset, args, tokenizer, "test", None)
+    return dataset, spec.evaluate(
+        model, dataset, config_for(args, tokenizer), tokenizer, "test", None
+    )
 
 
 @pytest.mark.parametrize("extra", [(), ("--unidirectional",)])

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from data_utils.tokenization import TokenizerConfig, build_tokenizer
-from tasks.data_utils import InputExample
-from tasks.multichoice import encode_multichoice, read_multichoice
-from tasks.superglue.readers import DataError
+from tasks.cloze_samples import InputExample
+from tasks.superglue.multichoice import encode_multichoice, read_multichoice
+from tasks.task_io import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -253,7 +253,7 @@ def test_token_sentence_splitter_needs_no_nltk_data(tmp_path, gpt2_config, monke
     assert len(store) == 1 and len(store.sentence_starts(0)) == 3
 
 
-def test_cli(tmp_path, vocab_dir, caplog):
+def test_cli(tmp_path, vocab_dir, caplog, capsys):
     source = tmp_path / "c.jsonl"
     source.write_text('{"body": "One. Two."}\n{"body": 3}\n')
     args = [
@@ -273,6 +273,10 @@ def test_cli(tmp_path, vocab_dir, caplog):
         assert main(args) == 0
     assert "1 documents" in caplog.text and "not_text 1" in caplog.text
     assert (tmp_path / "s.bad_records.tsv").read_text() == f"{source}\t2\tnot_text\n"
-    assert main(args) == 1 and "--overwrite" in caplog.text
-    assert main([*args, "--overwrite", "--input", str(tmp_path / "nope.jsonl")]) == 1
-    assert "matches no file" in caplog.text
+    for argv, message in (
+        (args, "--overwrite"),
+        ([*args, "--overwrite", "--input", str(tmp_path / "nope.jsonl")], "matches no file"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from arguments import parse_args
+from training.arguments import parse_args
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "config").glob("ds_block*.sh"))

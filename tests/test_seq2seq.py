@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from arguments import parse_args
 from data_utils.tokenization import build_tokenizer
 from scripts.convert_cnndm_csv import convert
 from tasks import get_task
-from tasks.language_model.sample import collate_samples
+from tasks.glm_samples import collate_samples
 from tasks.seq2seq.detokenize import detokenize_cnndm, detokenize_gigaword, fix_tokenization
 from tasks.seq2seq.inputs import EncodedExample, Seq2SeqDataset, Seq2SeqTokens
 from tasks.seq2seq.metrics import clean_prediction, rouge_files, rouge_scores, squad_scores
@@ -19,6 +18,8 @@ from tasks.seq2seq.readers import iter_squad, read_source_target
 from tasks.seq2seq.squad import first_answers, tokenize_with_offsets
 from tasks.seq2seq.task import build_split
 from tests.reference import load_tiny_model
+from tests.task_helpers import config_for
+from training.arguments import parse_args
 
 TOKENS = Seq2SeqTokens(cls=101, mask=103, sop=201, eop=202, eos=0, pad=7)
 TINY = [
@@ -48,7 +49,9 @@ def seq2seq_args(vocab_dir, data_dir, *extra, task="cnn_dm"):
 
 @pytest.fixture(scope="module")
 def gpt2(vocab_dir):
-    return build_tokenizer(parse_args([*TINY, "--tokenizer-path", str(vocab_dir)]).tokenizer)
+    return build_tokenizer(
+        parse_args([*TINY, "--tokenizer-path", str(vocab_dir)]).tokenizer_config()
+    )
 
 
 def test_detokenizers():
@@ -82,9 +85,14 @@ def test_fixed_layout_ignores_source_padding_legacy_does_not(reference_dir):
 
     def loss(src_len, legacy):
         sample = Seq2SeqDataset([example], tokens, src_len, 4, legacy)[0]
-        args = parse_args(["--label-smoothing", "0.1"])
+        args = parse_args(
+            ["--label-smoothing", "0.1", "--task", "cnn_dm"]
+            + ["--src-seq-length", str(src_len), "--tgt-seq-length", "4"]
+        )
         spec = get_task("cnn_dm")
-        return float(spec.forward_step(collate_samples([sample]), model, args)[0].detach())
+        return float(
+            spec.forward_step(collate_samples([sample]), model, config_for(args))[0].detach()
+        )
 
     assert loss(8, False) == pytest.approx(loss(40, False), abs=1e-6)
     assert abs(loss(8, True) - loss(40, True)) > 1e-4
@@ -97,9 +105,9 @@ def test_batched_samples_train_like_single_ones(reference_dir, tmp_path, vocab_d
     (tmp_path / "train.target").write_text("short\nlonger target\n")
     args = seq2seq_args(vocab_dir, tmp_path, "--epochs", "1", "--label-smoothing", "0.1")
     spec = get_task("cnn_dm")
-    train = build_split(args, gpt2, 0)
+    train = build_split(config_for(args, gpt2), gpt2, 0)
     alone = [
-        float(spec.forward_step(collate_samples([train[i]]), model, args)[0].detach())
+        float(spec.forward_step(collate_samples([train[i]]), model, config_for(args))[0].detach())
         for i in (0, 1)
     ]
     batch = collate_samples([train[0], train[1]])
@@ -116,7 +124,7 @@ def test_summary_source_template(tmp_path, vocab_dir, gpt2):
     (tmp_path / "val.source").write_text("The cat sat on the mat all day long .\n")
     (tmp_path / "val.target").write_text("Cat sits . <S_SEP> All day .\n")
     args = seq2seq_args(vocab_dir, tmp_path, "--epochs", "0")
-    dataset = build_split(args, gpt2, 1)
+    dataset = build_split(config_for(args, gpt2), gpt2, 1)
     example = dataset.examples[0]
     assert example.source[:2] == (gpt2.cls_id, gpt2.smask_id)
     assert (
@@ -131,7 +139,7 @@ def test_source_is_cut_at_its_end_and_target_at_tgt_len(tmp_path, vocab_dir, gpt
     (tmp_path / "test.source").write_text(" ".join(["word"] * 200) + "\n")
     (tmp_path / "test.target").write_text(" ".join(["summary"] * 50) + "\n")
     args = seq2seq_args(vocab_dir, tmp_path, "--epochs", "0")
-    test = get_task("cnn_dm").build_datasets(args, gpt2).test
+    test = get_task("cnn_dm").build_datasets(config_for(args, gpt2), gpt2).test
     assert len(test.examples[0].source) == 64
     assert len(test.examples[0].targets[0]) == 12 and test.examples[0].targets[0][-1] != 50258
 
@@ -154,10 +162,10 @@ def test_malformed_source_target_files(tmp_path, source, target, message):
 def test_missing_split_file_and_flags(tmp_path, vocab_dir, gpt2):
     args = seq2seq_args(vocab_dir, tmp_path, "--epochs", "0")
     with pytest.raises(FileNotFoundError, match=r"test\.source does not exist"):
-        get_task("cnn_dm").build_datasets(args, gpt2)
+        get_task("cnn_dm").build_datasets(config_for(args, gpt2), gpt2)
     args = parse_args([*TINY, "--tokenizer-path", str(vocab_dir), "--task", "cnn_dm"])
     with pytest.raises(ValueError, match="--src-seq-length and --tgt-seq-length"):
-        get_task("cnn_dm").build_datasets(args, gpt2)
+        get_task("cnn_dm").build_datasets(config_for(args, gpt2), gpt2)
 
 
 def test_squad_reader_names_the_bad_record(tmp_path):
@@ -182,7 +190,7 @@ def test_squad_windows_and_answers(tmp_path, vocab_dir, gpt2):
     data = {"data": [{"paragraphs": [{"context": context, "qas": qas}]}]}
     (tmp_path / "dev-v2.0.json").write_text(json.dumps(data))
     args = seq2seq_args(vocab_dir, tmp_path, "--epochs", "0", task="squad")
-    test = get_task("squad").build_datasets(args, gpt2).test
+    test = get_task("squad").build_datasets(config_for(args, gpt2), gpt2).test
     q1 = [e for e in test.examples if e.meta["qid"] == "q1"]
     assert len(q1) > 1 and [e.reference for e in q1].count("Paris") >= 1
     assert {e.reference for e in q1} <= {"Paris", "N/A"}
@@ -246,8 +254,8 @@ def test_cmrc_source_template(tmp_path, shared_dir, vocab_dir):
         + ["--tokenizer-path", str(vocab_dir), "--task=cmrc", "--data-dir", str(tmp_path)]
         + ["--src-seq-length=96", "--tgt-seq-length=16", "--epochs=0"]
     )
-    tokenizer = build_tokenizer(args.tokenizer)
-    test = get_task("cmrc").build_datasets(args, tokenizer).test
+    tokenizer = build_tokenizer(args.tokenizer_config())
+    test = get_task("cmrc").build_datasets(config_for(args, tokenizer), tokenizer).test
     first = test.examples[0]
     assert tokenizer.decode(list(first.source[: first.mask_positions[0] + 1])) == (
         "[CLS]问题:生命数耗完即算为什么?答案:[MASK]"  # always [MASK], even with --task-mask
@@ -270,7 +278,9 @@ def test_question_generation_window_keeps_the_answer(tmp_path, vocab_dir, gpt2):
         json.dumps({"data": [{"paragraphs": [{"context": context, "qas": qas}]}]})
     )
     args = seq2seq_args(vocab_dir, tmp_path, "--epochs", "0", task="squad_generation")
-    example = get_task("squad_generation").build_datasets(args, gpt2).test.examples[0]
+    example = (
+        get_task("squad_generation").build_datasets(config_for(args, gpt2), gpt2).test.examples[0]
+    )
     text = gpt2.decode(list(example.source))
     assert len(example.source) <= 64 and "Paris" in text.split(" Question:")[0]
     assert text.endswith(" Question:[sMASK] Answer: Paris")

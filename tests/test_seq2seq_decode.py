@@ -3,13 +3,14 @@ reference model, hyps/refs files and ROUGE; batched = one by one; TP=2 equals TP
 
 import csv
 
-from arguments import parse_args
 from data_utils.tokenization import build_tokenizer
 from scripts.convert_cnndm_csv import convert
 from tasks import get_task
-from tasks.seq2seq.decoding import decode_dataset, generation_config
+from tasks.seq2seq.decoding import decode_dataset
 from tasks.seq2seq.task import build_split
 from tests.reference import load_tiny_model
+from tests.task_helpers import config_for
+from training.arguments import parse_args
 
 TINY = [
     "--block-lm",
@@ -45,8 +46,8 @@ def cnndm_setup(shared_dir, vocab_dir, folder, *extra, rows=5):
         [*TINY, "--tokenizer-path", str(vocab_dir), "--task", "cnn_dm", "--data-dir", str(folder)]
         + ["--src-seq-length=96", "--tgt-seq-length=8", *DECODING, *extra]
     )
-    tokenizer = build_tokenizer(args.tokenizer)
-    return args, tokenizer, build_split(args, tokenizer, 2)
+    tokenizer = build_tokenizer(args.tokenizer_config())
+    return args, tokenizer, build_split(config_for(args, tokenizer), tokenizer, 2)
 
 
 def test_cnndm_end_to_end_writes_hyps_refs_and_rouge(
@@ -54,7 +55,9 @@ def test_cnndm_end_to_end_writes_hyps_refs_and_rouge(
 ):
     args, tokenizer, test = cnndm_setup(shared_dir, vocab_dir, tmp_path, rows=3)
     model = load_tiny_model(reference_dir, "gpt2", "glm-tiny-gpt2")
-    metrics = get_task("cnn_dm").evaluate(model, test, args, tokenizer, "test", tmp_path / "out")
+    metrics = get_task("cnn_dm").evaluate(
+        model, test, config_for(args, tokenizer), tokenizer, "test", tmp_path / "out"
+    )
     assert set(metrics) == {"rouge-1", "rouge-2", "rouge-l"}
     assert all(0.0 <= v <= 100.0 for v in metrics.values())
     hyps = (tmp_path / "out/test.jsonl.hyps").read_text().splitlines()
@@ -75,9 +78,9 @@ def test_batched_decoding_equals_one_at_a_time(tmp_path, vocab_dir, reference_di
         [*TINY, "--tokenizer-path", str(vocab_dir), "--task", "cnn_dm", "--data-dir", str(tmp_path)]
         + ["--src-seq-length=32", "--tgt-seq-length=6", *DECODING]
     )
-    tokenizer = build_tokenizer(args.tokenizer)
-    test = build_split(args, tokenizer, 2)
+    tokenizer = build_tokenizer(args.tokenizer_config())
+    test = build_split(config_for(args, tokenizer), tokenizer, 2)
     assert len({len(test.context(i)) for i in range(3)}) == 3
     model = load_tiny_model(reference_dir, "gpt2", "glm-tiny-gpt2")
-    config = generation_config(args)
+    config = config_for(args).generation
     assert decode_dataset(model, test, config, 3) == decode_dataset(model, test, config, 1)

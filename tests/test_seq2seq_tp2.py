@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from tasks.language_model.scoring import score_dataset
-from tasks.seq2seq.decoding import decode_blanks, decode_dataset, generation_config
+from tasks.seq2seq.decoding import blank_generation, decode_blanks, decode_dataset
 from tasks.seq2seq.task import build_split
 from tests.distributed import run_distributed
 from tests.reference import load_tiny_model
+from tests.task_helpers import config_for
 from tests.test_blank_task import TEXTS, blank_args
 from tests.test_language_model import lm_setup
 from tests.test_seq2seq_decode import cnndm_setup
@@ -28,14 +29,17 @@ def _outputs(checkpoint_suffix, shared_dir, vocab_dir, reference_dir, folder):
         out[variant, mode] = [np.array(s.logprobs) for s in scores], [s.all_argmax for s in scores]
     args, _, test = cnndm_setup(shared_dir, vocab_dir, folder, rows=3)
     model = load_tiny_model(reference_dir, "gpt2", f"glm-tiny-gpt2{checkpoint_suffix}")
-    out["cnn_dm"] = decode_dataset(model, test, generation_config(args), 3)
+    out["cnn_dm"] = decode_dataset(model, test, config_for(args).generation, 3)
     (folder / "valid.txt").write_text("\n".join(TEXTS) + "\n")
     args = blank_args(vocab_dir, folder, "--tgt-seq-length=5")
     from data_utils.tokenization import build_tokenizer
 
-    dev = build_split(args, build_tokenizer(args.tokenizer), 1)
+    bert = build_tokenizer(args.tokenizer_config())
+    dev = build_split(config_for(args, bert), bert, 1)
     model = load_tiny_model(reference_dir, "bert", f"glm-tiny-bert{checkpoint_suffix}")
-    out["blank"] = decode_dataset(model, dev, generation_config(args, blank=True), 2, decode_blanks)
+    out["blank"] = decode_dataset(
+        model, dev, blank_generation(config_for(args).generation), 2, decode_blanks
+    )
     return out
 
 

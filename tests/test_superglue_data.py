@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.data_utils import InputExample, build_cloze_input, collate
+from tasks.cloze_samples import InputExample, build_cloze_input, collate
 from tasks.superglue.dataset import wsc_groups
 from tasks.superglue.processors import get_examples, split_path
-from tasks.superglue.readers import DataError, repair_wsc_spans
+from tasks.superglue.readers_superglue import repair_wsc_spans
+from tasks.task_io import DataError
 
 SUPERGLUE = ["BoolQ", "CB", "COPA", "MultiRC", "RTE", "ReCoRD", "WSC", "WiC"]
 

@@ -6,14 +6,15 @@ import math
 import pytest
 import torch
 
-from arguments import parse_args
 from data_utils.tokenization import build_tokenizer
 from tasks import get_task
-from tasks.data_utils import InputExample, collate
+from tasks.cloze_samples import InputExample, collate
 from tasks.pretrained import init_prompts, inner_glm, load_pretrained
 from tasks.superglue import metrics
 from tasks.superglue.scoring import cloze_loss, compute_scores, decoupled_label_loss
 from tests.distributed import run_distributed
+from tests.task_helpers import config_for
+from training.arguments import parse_args
 
 TINY = [
     "--block-lm",
@@ -71,13 +72,18 @@ def task_args(shared_dir, task, *extra):
 
 @pytest.fixture(scope="module")
 def tokenizer(shared_dir):
-    return build_tokenizer(task_args(shared_dir, "rte").tokenizer)
+    return build_tokenizer(task_args(shared_dir, "rte").tokenizer_config())
 
 
 def build_task(shared_dir, tokenizer, task, *extra):
     args = task_args(shared_dir, task, *extra)
     spec = get_task(task)
-    return args, spec, spec.build_datasets(args, tokenizer), spec.build_model(args, tokenizer)
+    return (
+        args,
+        spec,
+        spec.build_datasets(config_for(args, tokenizer), tokenizer),
+        spec.build_model(config_for(args, tokenizer), tokenizer),
+    )
 
 
 def test_losses():
@@ -128,7 +134,7 @@ def test_metrics():
 def test_every_superglue_task_trains_a_step(shared_dir, tokenizer, task):
     args, spec, data, model = build_task(shared_dir, tokenizer, task)
     batch = collate([data.train[0], data.train[1]])
-    loss, _ = spec.forward_step(batch, model, args)
+    loss, _ = spec.forward_step(batch, model, config_for(args))
     loss.backward()
     assert torch.isfinite(loss)
     grads = [p.grad for p in model.parameters() if p.grad is not None]
@@ -158,8 +164,10 @@ def test_wsc_regimes_and_classification_head(shared_dir, tokenizer):
         ]
     )
     spec = get_task("copa")
-    model = spec.build_model(args, tokenizer)
-    batch = collate([spec.build_datasets(args, tokenizer).train[i] for i in range(2)])
+    model = spec.build_model(config_for(args, tokenizer), tokenizer)
+    batch = collate(
+        [spec.build_datasets(config_for(args, tokenizer), tokenizer).train[i] for i in range(2)]
+    )
     assert compute_scores(model, batch).shape == (2, 2)
 
 
@@ -217,7 +225,7 @@ def test_freeze_transformer_and_prompt_init(shared_dir, tokenizer):
 def test_load_pretrained_extends_position_tables(shared_dir, tokenizer, reference_dir):
     checkpoint = reference_dir / "checkpoints" / "glm-tiny-gpt2"
     args = task_args(shared_dir, "rte", "--max-position-embeddings", "300")
-    model = get_task("rte").build_model(args, tokenizer)
+    model = get_task("rte").build_model(config_for(args, tokenizer), tokenizer)
     fresh = inner_glm(model).transformer.position_embeddings.weight.detach().clone()
     missing, unexpected = load_pretrained(model, checkpoint)
     assert not missing and not unexpected
@@ -234,7 +242,7 @@ def _tp_scores(rank, world, shared_dir, checkpoint):
 
     if world > 1:
         mpu.initialize_model_parallel(world)
-    tokenizer = build_tokenizer(task_args(shared_dir, "copa").tokenizer)
+    tokenizer = build_tokenizer(task_args(shared_dir, "copa").tokenizer_config())
     results = {}
     for task in ("copa", "rte"):
         args, _, data, model = build_task(shared_dir, tokenizer, task)
@@ -262,7 +270,7 @@ def test_block_lm_ratio_mixes_pattern_text_batches(shared_dir, tokenizer):
     batches = [data.train.collate([data.train[i] for i in range(2)]) for _ in range(12)]
     infilling = [b for b in batches if "tokens" in b]
     assert 0 < len(infilling) < len(batches)  # about half of them with ratio 1
-    loss, _ = spec.forward_step(infilling[0], model, args)
+    loss, _ = spec.forward_step(infilling[0], model, config_for(args))
     loss.backward()
     assert torch.isfinite(loss) and infilling[0]["loss_mask"].sum() > 0
 
@@ -294,7 +302,9 @@ def test_prediction_records():
 def test_wsc_generative_evaluation(shared_dir, tokenizer, tmp_path):
     args, spec, data, model = build_task(shared_dir, tokenizer, "wsc")
     data.dev.examples = data.dev.examples[:4]
-    results = spec.evaluate(model, data.dev, args, tokenizer, "dev", tmp_path)
+    results = spec.evaluate(
+        model, data.dev, config_for(args, tokenizer), tokenizer, "dev", tmp_path
+    )
     assert set(results) == {"accuracy"}
     lines = (tmp_path / "dev.jsonl").read_text().splitlines()
     assert len(lines) == 4 and all('"label": "True"' in x or '"label": "False"' in x for x in lines)

@@ -8,10 +8,10 @@ parts must equal those token ids exactly (the spaces inside parts matter for BPE
 import pytest
 
 from data_utils.tokenization import TokenizerConfig, build_tokenizer
-from tasks.data_utils import InputExample
+from tasks.cloze_samples import InputExample
+from tasks.config import ClozeOptions
 from tasks.superglue.dataset import PVPS
 from tasks.superglue.processors import PROCESSORS
-from tasks.superglue.pvp import ClozeOptions
 
 M = object()
 

@@ -152,7 +152,7 @@ def test_gpt2_matches_independent_pipeline(vocab_dir: Path, shared_dir: Path, mo
     """Our cached GPT-2 words equal a plain `tokenizers` pipeline, even with tiny caches."""
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    from data_utils import tokenization_backends
+    from data_utils.tokenization import backends as tokenization_backends
 
     monkeypatch.setattr(tokenization_backends, "_CACHE_ENTRIES", 16)
     monkeypatch.setattr(tokenization_backends, "_CACHE_MAX_CHARS", 4)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data_utils.tokenization import TokenizerConfig, build_tokenizer, train_byte_bpe
-from data_utils.tokenization_backends import (
+from data_utils.tokenization.backends import (
     _BYTE_TO_CHAR,
     ASCII_SPLIT,
     CHUNK_SPLIT,

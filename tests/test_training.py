@@ -7,23 +7,18 @@ import pytest
 import torch
 
 import mpu
-from arguments import parse_args
-from checkpointing import (
-    CheckpointError,
-    locate_checkpoint,
-    resume_training_checkpoint,
-    save_training_checkpoint,
-)
+from checkpoint_io import CheckpointError, locate_checkpoint
 from model import GLMModel
+from mpu import set_random_seed
 from tests.distributed import run_distributed
-from train_utils import (
-    AnnealingLR,
+from training.arguments import parse_args
+from training.checkpointing import resume_training_checkpoint, save_training_checkpoint
+from training.engine import AnnealingLR, param_groups
+from training.loop import (
     TrainHooks,
     TrainState,
     lm_forward_step,
     model_parallel_batches,
-    param_groups,
-    set_random_seed,
     train_loop,
 )
 
@@ -88,14 +83,14 @@ def _weights(model) -> torch.Tensor:
 
 def _run(rank, world, argv, steps, save_dir=None, load_dir=None, fixed=False):
     """Train ``steps`` optimizer steps; returns (losses, weights of TP rank 0 / DP rank 0)."""
-    from engine import build_engine
-    from train_utils import initialize_distributed
+    from mpu import initialize_distributed
+    from training.engine import build_engine
 
     args = parse_args(TINY + argv)
-    device = initialize_distributed(args.parallel)
+    device = initialize_distributed(args.parallel.model_parallel_size)
     set_random_seed(args.train.seed, device)
-    model = GLMModel(args.model.glm_config(VOCAB), seed=args.train.seed)
-    engine = build_engine(model, args, train_iters=args.train.train_iters or steps)
+    model = GLMModel(args.model_config(VOCAB), seed=args.train.seed)
+    engine = build_engine(model, args.engine_config(), train_iters=args.train.train_iters or steps)
     state = TrainState()
     if load_dir is not None:
         state = TrainState(**resume_training_checkpoint(engine, load_dir))
@@ -108,7 +103,9 @@ def _run(rank, world, argv, steps, save_dir=None, load_dir=None, fixed=False):
         def train_step(self, s, metrics):
             losses.append(metrics["loss"])
 
-    train_loop(engine, batches, lm_forward_step, steps, args, state, TrainHooks(), log=Log())
+    train_loop(
+        engine, batches, lm_forward_step, steps, args.loop_config(), state, TrainHooks(), log=Log()
+    )
     if save_dir is not None:
         save_training_checkpoint(engine, save_dir, vars(state), args.to_dict())
     mpu.destroy_model_parallel()
@@ -156,19 +153,21 @@ def test_resume_continues_bit_for_bit(tmp_path, argv):
 
 def _crash_worker(rank, world, save_dir):
     """Save at step 2, then crash half-way through saving step 4: step 2 must stay usable."""
-    from engine import build_engine
-    from train_utils import initialize_distributed
+    from mpu import initialize_distributed
+    from training.engine import build_engine
 
     args = parse_args(TINY)
-    device = initialize_distributed(args.parallel)
+    device = initialize_distributed(args.parallel.model_parallel_size)
     set_random_seed(1, device)
-    engine = build_engine(GLMModel(args.model.glm_config(VOCAB), seed=1), args, train_iters=4)
+    engine = build_engine(
+        GLMModel(args.model_config(VOCAB), seed=1), args.engine_config(), train_iters=4
+    )
     state = TrainState()
     batches = synthetic_batches(args, 0, 0, 1)
-    train_loop(engine, batches, lm_forward_step, 2, args, state)
+    train_loop(engine, batches, lm_forward_step, 2, args.loop_config(), state)
     save_training_checkpoint(engine, save_dir, vars(state), args.to_dict())
     saved_weights = _weights(engine.module)
-    train_loop(engine, batches, lm_forward_step, 4, args, state)
+    train_loop(engine, batches, lm_forward_step, 4, args.loop_config(), state)
     original_save = torch.save
 
     def crash(obj, path, *a, **k):
@@ -220,7 +219,7 @@ def _lr_curve(style, steps=100, warmup=0.1, ratio=0.1):
         ["--lr-decay-style", style, "--warmup", str(warmup), "--lr-decay-ratio", str(ratio)]
     )
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    schedule = AnnealingLR(optimizer, args.schedule, peak_lr=1.0, horizon=steps)
+    schedule = AnnealingLR(optimizer, args.engine_config().schedule, peak_lr=1.0, horizon=steps)
     curve = [schedule.get_lr()]
     for _ in range(2 * steps):
         schedule.step()
@@ -245,7 +244,7 @@ def test_warmup_then_decay_to_the_floor():
 def test_switch_linear_decays_from_current_rate_to_zero():
     args = parse_args(["--lr-decay-style", "cosine", "--warmup", "0"])
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    schedule = AnnealingLR(optimizer, args.schedule, peak_lr=1.0, horizon=100)
+    schedule = AnnealingLR(optimizer, args.engine_config().schedule, peak_lr=1.0, horizon=100)
     for _ in range(50):
         schedule.step()
     current = schedule.get_lr()
@@ -258,7 +257,7 @@ def test_switch_linear_decays_from_current_rate_to_zero():
 
 def test_no_weight_decay_on_biases_and_layernorm():
     args = parse_args(TINY)
-    model = GLMModel(args.model.glm_config(VOCAB))
+    model = GLMModel(args.model_config(VOCAB))
     decay, no_decay = param_groups(model, 0.1)
     names = {id(p): n for n, p in model.named_parameters()}
     assert no_decay["weight_decay"] == 0.0 and decay["weight_decay"] == 0.1

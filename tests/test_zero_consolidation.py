@@ -10,14 +10,14 @@ import pytest
 import torch
 
 import change_mp
-from checkpointing import CheckpointError, load_model_checkpoint, locate_checkpoint
+from checkpoint_io import CheckpointError, load_model_checkpoint, locate_checkpoint
 from interop.reshard import reshard_folder
 from interop.zero import consolidate_zero_checkpoint
 from model import GLMConfig, GLMModel
 from model.glm import glm_partition_spec
 from mpu.sharding import merge_tensors
-from tasks.results import load_best_model, save_best_model
 from tests.distributed import run_distributed
+from training.epochs import load_best_model, save_best_model
 
 CONFIG = dict(
     num_layers=2,

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.language_model.files import read_jsonl, require_field
-from tasks.language_model.sample import GLMSample, Segment, build_sample
+from tasks.glm_samples import GLMSample, Segment, build_sample
+from tasks.task_io import read_jsonl, require_field
 
 
 @dataclass(frozen=True)
@@ -141,10 +141,10 @@ def read_lambada(path: str | Path, tokenizer, strict: bool = True) -> list[Lamba
     """``{"text": ...}`` lines. Strict: the answer is the whole last word, encoded with its
     leading space; otherwise it is the last token of the encoded text."""
     examples = []
-    for number, record in read_jsonl(path, ("text",), "LAMBADA records {'text': ...}"):
-        text = require_field(record, "text", str, f"{path}:{number}")
+    for record in read_jsonl(path, "LAMBADA records {'text': ...}"):
+        text = require_field(record.data, "text", str, record.where())
         if strict:
-            context, last = split_last_word(text, f"{path}:{number}")
+            context, last = split_last_word(text, record.where())
             examples.append(
                 LambadaExample(
                     tuple(tokenizer.encode(context)), tuple(tokenizer.encode(" " + last))
@@ -153,7 +153,7 @@ def read_lambada(path: str | Path, tokenizer, strict: bool = True) -> list[Lamba
             continue
         ids = tokenizer.encode(text)
         if len(ids) < 2:
-            raise ValueError(f"{path}:{number}: field 'text' has fewer than 2 tokens")
+            raise ValueError(f"{record.where()}: field 'text' has fewer than 2 tokens")
         examples.append(LambadaExample(tuple(ids[:-1]), tuple(ids[-1:])))
     return examples
 

@@ -22,7 +22,7 @@ from mpu import (
     get_model_parallel_world_size,
     vocab_parallel_cross_entropy,
 )
-from tasks.language_model.sample import GLMSample, collate_samples
+from tasks.glm_samples import GLMSample, collate_samples
 
 
 @dataclass(frozen=True)

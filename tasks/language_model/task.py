@@ -13,12 +13,12 @@ all tokens - 1 and all words - 1 of the file, which differs for multi-document f
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-import torch.distributed as dist
 from tqdm import tqdm
 
 from model import GLMModel
+from mpu import is_rank_0
+from tasks.config import LMTaskConfig
 from tasks.language_model.datasets import (
     LambadaDataset,
     LMTokens,
@@ -26,9 +26,9 @@ from tasks.language_model.datasets import (
     read_lambada,
 )
 from tasks.language_model.detokenizer import wikitext_detokenize
-from tasks.language_model.files import read_lines, read_text
 from tasks.language_model.scoring import SampleScore, score_dataset
 from tasks.registry import TaskData, TaskSpec, register_task
+from tasks.task_io import read_lines, read_text
 
 PPL_EXPONENT_CAP = 20.0  # GLM caps exp() arguments so a diverged model reports a finite ppl
 
@@ -56,78 +56,66 @@ def lambada_metrics(scores: list[SampleScore]) -> dict:
     return {"accuracy": 100.0 * correct / max(len(scores), 1)}
 
 
-def _valid_file(args) -> Path:
-    files = args.data.valid_data or ()
-    if len(files) != 1:
-        raise ValueError(
-            f"--task {args.task.task} reads exactly one --valid-data file, got {len(files)}"
-        )
-    return Path(files[0])
+def _tokens(config: LMTaskConfig, tokenizer) -> LMTokens:
+    return LMTokens.from_tokenizer(tokenizer, config.task_mask)
 
 
-def _tokens(args, tokenizer) -> LMTokens:
-    return LMTokens.from_tokenizer(tokenizer, args.tokenizer.task_mask)
-
-
-def build_lambada(args, tokenizer, strict: bool = True) -> TaskData:
-    examples = read_lambada(_valid_file(args), tokenizer, strict=strict)
+def build_lambada(config: LMTaskConfig, tokenizer, strict: bool = True) -> TaskData:
+    examples = read_lambada(config.valid_file, tokenizer, strict=strict)
     dataset = LambadaDataset(
-        examples, _tokens(args, tokenizer), args.data.seq_length, args.task.unidirectional
+        examples, _tokens(config, tokenizer), config.run.seq_length, config.unidirectional
     )
     return TaskData(test=dataset)
 
 
-def _windows(args, tokenizer, documents: list[list[int]], words: list[int]) -> TaskData:
+def _windows(
+    config: LMTaskConfig, tokenizer, documents: list[list[int]], words: list[int]
+) -> TaskData:
     dataset = LMWindowDataset(
         documents,
         words,
-        _tokens(args, tokenizer),
-        args.data.seq_length,
-        args.data.overlapping_eval,
-        args.task.unidirectional,
+        _tokens(config, tokenizer),
+        config.run.seq_length,
+        config.overlapping_eval,
+        config.unidirectional,
     )
     return TaskData(test=dataset)
 
 
-def build_wikitext(args, tokenizer) -> TaskData:
+def build_wikitext(config: LMTaskConfig, tokenizer) -> TaskData:
     """The whole file is one document, detokenised; words are counted before that."""
-    raw = read_text(_valid_file(args), "WikiText tokens (wiki.test.tokens)")
+    raw = read_text(config.valid_file, "WikiText tokens (wiki.test.tokens)")
     words = len(raw.strip().split(" "))
-    return _windows(args, tokenizer, [tokenizer.encode(wikitext_detokenize(raw))], [words])
+    return _windows(config, tokenizer, [tokenizer.encode(wikitext_detokenize(raw))], [words])
 
 
-def build_language_model(args, tokenizer) -> TaskData:
+def build_language_model(config: LMTaskConfig, tokenizer) -> TaskData:
     """One document per non-blank line."""
-    lines = [line.strip() for line in read_lines(_valid_file(args), "one document per line")]
+    lines = [line.strip() for line in read_lines(config.valid_file, "one document per line")]
     lines = [line for line in lines if line]
     documents = tokenizer.encode_batch(lines)
-    return _windows(args, tokenizer, documents, [len(line.split(" ")) for line in lines])
+    return _windows(config, tokenizer, documents, [len(line.split(" ")) for line in lines])
 
 
-def build_lm_model(args, tokenizer) -> GLMModel:
-    return GLMModel(args.model.glm_config(tokenizer.vocab_size), seed=args.train.seed)
+def build_lm_model(config: LMTaskConfig, tokenizer) -> GLMModel:
+    return GLMModel(config.run.model, seed=config.run.seed)
 
 
-def _score(model, dataset, args, tokenizer) -> list[SampleScore]:
-    rank0 = not dist.is_initialized() or dist.get_rank() == 0
-    with tqdm(total=len(dataset), desc="scoring", disable=not rank0) as bar:
+def _score(model, dataset, config: LMTaskConfig) -> list[SampleScore]:
+    with tqdm(total=len(dataset), desc="scoring", disable=not is_rank_0()) as bar:
         return score_dataset(
-            model,
-            dataset,
-            args.train.eval_batch_size or args.train.batch_size,
-            dataset.tokens.eos,
-            bar.update,
+            model, dataset, config.run.eval_batch_size, dataset.tokens.eos, bar.update
         )
 
 
-def evaluate_lm(model, dataset, args, tokenizer, split: str, output_dir) -> dict:
-    return lm_metrics(
-        _score(model, dataset, args, tokenizer), dataset, args.task.legacy_lm_denominator
-    )
+def evaluate_lm(model, dataset, config: LMTaskConfig, tokenizer, split: str, output_dir) -> dict:
+    return lm_metrics(_score(model, dataset, config), dataset, config.legacy_lm_denominator)
 
 
-def evaluate_lambada(model, dataset, args, tokenizer, split: str, output_dir) -> dict:
-    return lambada_metrics(_score(model, dataset, args, tokenizer))
+def evaluate_lambada(
+    model, dataset, config: LMTaskConfig, tokenizer, split: str, output_dir
+) -> dict:
+    return lambada_metrics(_score(model, dataset, config))
 
 
 def _register() -> None:

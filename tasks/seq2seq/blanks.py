@@ -15,9 +15,9 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from tasks.language_model.files import read_lines
 from tasks.seq2seq.inputs import EncodedExample, Seq2SeqTokens, encode_target
 from tasks.seq2seq.readers import Seq2SeqExample
+from tasks.task_io import read_lines
 
 
 def encode_blanks(

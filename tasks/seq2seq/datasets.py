@@ -2,7 +2,7 @@
 
 ``TASK_INPUTS`` maps a task name to how its files are read and its sources laid out, which
 mask token marks the span to generate, and how predictions are scored. Every encoder is
-``(folder, split, tokenizer, tokens, lengths, args) -> list[EncodedExample]`` where ``split``
+``(folder, split, tokenizer, tokens, lengths, config) -> list[EncodedExample]`` where ``split``
 is the file name of the split (``val`` for CNN/DM's dev set, ``dev`` for SQuAD's).
 """
 
@@ -48,7 +48,7 @@ class TaskInputs:
 
 
 def _single_span(reader, build_source) -> Encoder:
-    def encode(folder, split, tokenizer, tokens, lengths, args):
+    def encode(folder, split, tokenizer, tokens, lengths, config):
         examples = reader(folder, split)
         return encode_single_span(
             examples, tokenizer, tokens, lengths.src, lengths.tgt, build_source
@@ -60,7 +60,7 @@ def _single_span(reader, build_source) -> Encoder:
 def _squad(version: str, drop_unanswered_on_train: bool) -> Encoder:
     """SQuAD ``train-v{version}.json`` / ``dev-v{version}.json`` (test = dev)."""
 
-    def encode(folder, split, tokenizer, tokens, lengths, args):
+    def encode(folder, split, tokenizer, tokens, lengths, config):
         name = f"{'train' if split == 'train' else 'dev'}-v{version}.json"
         drop = drop_unanswered_on_train and split == "train"
         questions = iter_squad(folder / name)
@@ -69,26 +69,26 @@ def _squad(version: str, drop_unanswered_on_train: bool) -> Encoder:
     return encode
 
 
-def _question_generation(folder, split, tokenizer, tokens, lengths, args):
+def _question_generation(folder, split, tokenizer, tokens, lengths, config):
     questions = iter_squad(folder / f"{split}.json")
     return encode_question_generation(questions, tokenizer, tokens, lengths.src, lengths.tgt)
 
 
-def _cmrc(folder, split, tokenizer, tokens, lengths, args):
+def _cmrc(folder, split, tokenizer, tokens, lengths, config):
     """``train.json`` / ``dev.json`` (test = dev: CMRC's test answers are not public)."""
     questions = iter_squad(folder / f"{'train' if split == 'train' else 'dev'}.json")
     return encode_cmrc(questions, tokenizer, tokens, lengths.src, lengths.tgt)
 
 
-def _extraction(folder, split, tokenizer, tokens, lengths, args):
+def _extraction(folder, split, tokenizer, tokens, lengths, config):
     examples = read_source_target(folder, split)
     pair = (lengths.src, lengths.tgt)
     return encode_extraction(examples, folder / f"{split}.source", tokenizer, tokens, pair)
 
 
-def _blank(folder, split, tokenizer, tokens, lengths, args):
-    ratio, pair = args.generation.blank_maskratio, (lengths.src, lengths.tgt)
-    return encode_blank_split(folder, split, ratio, args.train.seed, tokenizer, tokens, pair)
+def _blank(folder, split, tokenizer, tokens, lengths, config):
+    ratio, pair = config.blank_maskratio, (lengths.src, lengths.tgt)
+    return encode_blank_split(folder, split, ratio, config.run.seed, tokenizer, tokens, pair)
 
 
 _JSON_SPLITS = ("train", "dev", "test")

@@ -23,21 +23,18 @@ from mpu import get_data_parallel_group, get_data_parallel_rank, get_data_parall
 from tasks.seq2seq.inputs import Seq2SeqDataset
 
 
-def generation_config(args, blank: bool = False) -> GenerationConfig:
-    """Decoding settings from the flags; the span length limit is ``--tgt-seq-length``."""
-    config = args.generation_config(args.task.tgt_seq_length)
-    if blank:  # GLM fills blanks greedily, with no other decoding constraint
-        return replace(
-            config,
-            temperature=1.0,
-            top_k=1,
-            top_p=0.0,
-            num_beams=1,
-            length_penalty=0.0,
-            no_repeat_ngram_size=0,
-            min_tgt_length=0,
-        )
-    return config
+def blank_generation(config: GenerationConfig) -> GenerationConfig:
+    """GLM fills blanks greedily, with no other decoding constraint."""
+    return replace(
+        config,
+        temperature=1.0,
+        top_k=1,
+        top_p=0.0,
+        num_beams=1,
+        length_penalty=0.0,
+        no_repeat_ngram_size=0,
+        min_tgt_length=0,
+    )
 
 
 def decode_spans(

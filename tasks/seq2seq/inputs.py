@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tasks.language_model.sample import GLMSample, Segment, build_sample
+from tasks.glm_samples import GLMSample, Segment, build_sample
 
 
 @dataclass(frozen=True)

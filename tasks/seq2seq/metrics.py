@@ -16,7 +16,6 @@ import argparse
 import json
 import re
 import string
-import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from rouge_score import rouge_scorer
 
+from common.errors import exit_on_bad_input
 from tasks.seq2seq.detokenize import fix_tokenization
 
 SENTENCE_SEPARATOR = "[SEP]"
@@ -157,9 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         help="drop short and near-duplicate predicted sentences, as GLM's in-training metric",
     )
     args = parser.parse_args(argv)
-    try:
+    with exit_on_bad_input("python -m tasks.seq2seq.metrics"):
         scores = rouge_files(args.hyps, args.refs, args.glm_postprocess)
-    except (ValueError, FileNotFoundError) as error:
-        sys.exit(f"error: {error}")
     print(" ".join(f"{name.upper()} {value:.2f}" for name, value in scores.items()))
     print(json.dumps(scores))

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.language_model.files import existing_file, read_lines, require_field
 from tasks.seq2seq.detokenize import detokenize_cnndm, detokenize_gigaword
+from tasks.task_io import existing_file, read_lines, require_field
 
 
 @dataclass(frozen=True)

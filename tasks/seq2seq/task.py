@@ -15,21 +15,24 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from tqdm import tqdm
 
+from common.atomic import atomic_write_text
 from model import GLMModel
-from mpu import vocab_parallel_cross_entropy
-from tasks.language_model.sample import collate_samples
+from mpu import is_rank_0, vocab_parallel_cross_entropy
+from tasks.config import Seq2SeqConfig
+from tasks.glm_samples import collate_samples
 from tasks.registry import TaskData, TaskSpec, register_task
 from tasks.seq2seq.datasets import TASK_INPUTS, Lengths, TaskInputs, mask_id
-from tasks.seq2seq.decoding import decode_blanks, decode_dataset, decode_spans, generation_config
+from tasks.seq2seq.decoding import blank_generation, decode_blanks, decode_dataset, decode_spans
 from tasks.seq2seq.inputs import Seq2SeqDataset, Seq2SeqTokens
 from tasks.seq2seq.metrics import rouge_scores, squad_scores
 from tasks.seq2seq.squad import first_answers
+from tasks.task_io import write_lines
 
 logger = logging.getLogger(__name__)
 SCORING_METRICS = {
@@ -40,107 +43,92 @@ SCORING_METRICS = {
 }
 
 
-def _lengths(args) -> Lengths:
-    src, tgt = args.task.src_seq_length, args.task.tgt_seq_length
-    if src is None or tgt is None:
-        raise ValueError(f"--task {args.task.task} needs --src-seq-length and --tgt-seq-length")
-    return Lengths(src, tgt)
+def _folder(config: Seq2SeqConfig) -> Path:
+    if config.run.data_dir is None:
+        raise ValueError(f"--task {config.run.name} needs --data-dir (the folder of its files)")
+    return config.run.data_dir
 
 
-def _folder(args) -> Path:
-    folder = args.task.data_dir or args.data.data_dir
-    if folder is None:
-        raise ValueError(f"--task {args.task.task} needs --data-dir (the folder of its files)")
-    return Path(folder)
-
-
-def build_split(args, tokenizer, split: int) -> Seq2SeqDataset:
+def build_split(config: Seq2SeqConfig, tokenizer, split: int) -> Seq2SeqDataset:
     """The dataset of split 0 (train), 1 (dev) or 2 (test) of ``--task``."""
-    inputs: TaskInputs = TASK_INPUTS[args.task.task.lower()]
+    inputs: TaskInputs = TASK_INPUTS[config.run.name]
     tokens = Seq2SeqTokens.from_tokenizer(
-        tokenizer, mask_id(tokenizer, inputs.mask, args.tokenizer.task_mask)
+        tokenizer, mask_id(tokenizer, inputs.mask, config.task_mask)
     )
-    lengths = _lengths(args)
-    examples = inputs.encode(_folder(args), inputs.splits[split], tokenizer, tokens, lengths, args)
-    legacy = args.task.legacy_source_padding and not args.task.mask_pad_token
-    return Seq2SeqDataset(examples, tokens, lengths.src, lengths.tgt, legacy)
+    lengths = Lengths(config.src_seq_length, config.tgt_seq_length)
+    examples = inputs.encode(
+        _folder(config), inputs.splits[split], tokenizer, tokens, lengths, config
+    )
+    return Seq2SeqDataset(examples, tokens, lengths.src, lengths.tgt, config.legacy_source_padding)
 
 
-def build_datasets(args, tokenizer) -> TaskData:
+def build_datasets(config: Seq2SeqConfig, tokenizer) -> TaskData:
     """Train and dev unless ``--epochs 0``; test when its files exist (required with
     ``--epochs 0``)."""
-    evaluate_only = args.train.epochs == 0
     train = dev = test = None
-    if not evaluate_only:
-        train, dev = build_split(args, tokenizer, 0), build_split(args, tokenizer, 1)
+    if config.run.training:
+        train, dev = build_split(config, tokenizer, 0), build_split(config, tokenizer, 1)
     try:
-        test = build_split(args, tokenizer, 2)
+        test = build_split(config, tokenizer, 2)
     except FileNotFoundError as error:
-        if evaluate_only:
+        if not config.run.training:
             raise
         logger.warning("no test split: %s", error)
     return TaskData(train=train, dev=dev, test=test)
 
 
-def build_model(args, tokenizer) -> GLMModel:
+def build_model(config: Seq2SeqConfig, tokenizer) -> GLMModel:
     """Position tables long enough for the source and target (GLM raised
     ``--max-position-embeddings`` to ``--src-seq-length``; loading extends the tables)."""
-    lengths = _lengths(args)
-    positions = max(args.model.max_position_embeddings, lengths.src, lengths.tgt)
-    config = args.model.glm_config(tokenizer.vocab_size, max_sequence_length=positions)
-    return GLMModel(config, seed=args.train.seed)
+    model = config.run.model
+    positions = max(model.max_sequence_length, config.src_seq_length, config.tgt_seq_length)
+    return GLMModel(replace(model, max_sequence_length=positions), seed=config.run.seed)
 
 
-def forward_step(batch: dict, model: torch.nn.Module, args) -> tuple[torch.Tensor, dict]:
+def forward_step(
+    batch: dict, model: torch.nn.Module, config: Seq2SeqConfig
+) -> tuple[torch.Tensor, dict]:
     """Token-mean (label-smoothed) cross entropy over the target tokens."""
     device = next(model.parameters()).device
     logits = model(
         batch["input_ids"].to(device), batch["position_ids"].to(device), batch["sep"].to(device)
     )
     losses = vocab_parallel_cross_entropy(
-        logits, batch["target_ids"].to(device), args.task.label_smoothing
+        logits, batch["target_ids"].to(device), config.label_smoothing
     )
     mask = batch["loss_mask"].to(device).float()
     return (losses * mask).sum() / mask.sum().clamp(min=1.0), {}
 
 
-def _decode(model, dataset: Seq2SeqDataset, args, tokenizer, blank: bool) -> list[str]:
-    rank0 = not dist.is_initialized() or dist.get_rank() == 0
-    config = generation_config(args, blank=blank)
+def _decode(model, dataset: Seq2SeqDataset, config: Seq2SeqConfig, tokenizer, blank: bool):
+    generation = blank_generation(config.generation) if blank else config.generation
     decoder = decode_blanks if blank else decode_spans
-    batch_size = args.train.eval_batch_size or args.train.batch_size
-    with tqdm(total=len(dataset), desc="decoding", disable=not rank0) as bar:
-        outputs = decode_dataset(model, dataset, config, batch_size, decoder, bar.update)
+    with tqdm(total=len(dataset), desc="decoding", disable=not is_rank_0()) as bar:
+        outputs = decode_dataset(
+            model, dataset, generation, config.run.eval_batch_size, decoder, bar.update
+        )
     return [tokenizer.decode(ids) for ids in outputs]
 
 
-def _write_lines(path: Path, lines: list[str]) -> None:
-    path.write_text("".join(" ".join(line.split("\n")) + "\n" for line in lines), "utf-8")
-
-
-def evaluate(model, dataset: Seq2SeqDataset, args, tokenizer, split: str, output_dir) -> dict:
+def evaluate(
+    model, dataset: Seq2SeqDataset, config: Seq2SeqConfig, tokenizer, split: str, output_dir
+) -> dict:
     """Decode ``dataset``, write the outputs (rank 0), return the task's metrics."""
-    scoring = TASK_INPUTS[args.task.task.lower()].scoring
-    hyps = _decode(model, dataset, args, tokenizer, blank=scoring == "blank")
+    scoring = TASK_INPUTS[config.run.name].scoring
+    hyps = _decode(model, dataset, config, tokenizer, blank=scoring == "blank")
     refs = [ex.reference for ex in dataset.examples]
-    write = output_dir is not None and (not dist.is_initialized() or dist.get_rank() == 0)
-    if write:
-        folder = Path(output_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_lines(folder / f"{split}.jsonl.hyps", hyps)
-        _write_lines(folder / f"{split}.jsonl.refs", refs)
+    if output_dir is not None:
+        write_lines(Path(output_dir) / f"{split}.jsonl.hyps", hyps)
+        write_lines(Path(output_dir) / f"{split}.jsonl.refs", refs)
     if scoring in ("rouge", "blank"):
-        fix = (
-            args.tokenizer.tokenizer_type == "BertWordPieceTokenizer"
-            or args.task.task == "gigaword"
-        )
+        fix = config.bert_tokenizer or config.run.name == "gigaword"
         return rouge_scores(hyps, refs, fix=fix)
     qids = [ex.meta["qid"] for ex in dataset.examples]
     predictions = first_answers(qids, hyps)
     answers = {ex.meta["qid"]: ex.meta["answers"] for ex in dataset.examples}
-    if write:
+    if output_dir is not None and is_rank_0():
         text = json.dumps(predictions, ensure_ascii=False, indent=1)
-        (Path(output_dir) / f"{split}.predictions.json").write_text(text, "utf-8")
+        atomic_write_text(Path(output_dir) / f"{split}.predictions.json", text)
     return squad_scores(predictions, answers, char_level=scoring == "cmrc")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.data_utils import InputExample, stack_rows
+from tasks.cloze_samples import InputExample, stack_rows
 
 CHOICE_TASKS = ("copa", "record", "race", "squad-cloze")
 

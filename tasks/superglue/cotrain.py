@@ -18,7 +18,7 @@ from torch.utils.data import Dataset, get_worker_info
 
 from data_utils.blank_infilling import InfillIds, MaskingConfig, build_glm_batch
 from mpu import vocab_parallel_cross_entropy
-from tasks.data_utils import collate
+from tasks.cloze_samples import collate
 from tasks.pretrained import inner_glm
 from tasks.superglue.dataset import TaskDataset
 

@@ -9,32 +9,23 @@ layout, or the classification layout.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 
-from tasks.data_utils import InputExample
+from tasks.cloze_samples import InputExample
+from tasks.config import ClozeOptions, ClozeTaskConfig
 from tasks.superglue.classification import encode_classification
 from tasks.superglue.processors import PROCESSORS, get_examples, split_path
-from tasks.superglue.pvp import PVP, ClozeOptions
-from tasks.superglue.pvp_other import OTHER_PVPS
+from tasks.superglue.pvp import PVP
+from tasks.superglue.pvp_classification import CLASSIFICATION_PVPS
+from tasks.superglue.pvp_reading import READING_PVPS
 from tasks.superglue.pvp_superglue import SUPERGLUE_PVPS
 
-PVPS: dict[str, type[PVP]] = {**SUPERGLUE_PVPS, **OTHER_PVPS}
+PVPS: dict[str, type[PVP]] = {**SUPERGLUE_PVPS, **READING_PVPS, **CLASSIFICATION_PVPS}
 WSC_GROUP = 9  # negative candidates per training example
-
-
-@dataclass(frozen=True)
-class DataSettings:
-    """What dataset building needs from the flags."""
-
-    data_dir: str
-    cloze: ClozeOptions
-    cloze_eval: bool = True
-    few_superglue: bool = False
-    wsc_generative: bool = False  # WSC trained as an LM on span1 (no --wsc-negative)
 
 
 class TaskDataset(Dataset):
@@ -92,32 +83,41 @@ def wsc_groups(examples: list[InputExample]) -> list[InputExample]:
     return out
 
 
-def _examples(task: str, split: str, settings: DataSettings) -> list[InputExample]:
-    examples = get_examples(task, settings.data_dir, split, settings.few_superglue)
-    if task in ("wsc", "wsc1") and settings.cloze_eval and split == "train":
+def _data_dir(config: ClozeTaskConfig) -> Path:
+    if config.run.data_dir is None:
+        raise ValueError(
+            f"--data-dir is not set: give the folder holding the {config.run.name} files"
+        )
+    return config.run.data_dir
+
+
+def _examples(task: str, split: str, config: ClozeTaskConfig) -> list[InputExample]:
+    examples = get_examples(task, _data_dir(config), split, config.few_superglue)
+    if task in ("wsc", "wsc1") and config.cloze_eval and split == "train":
         examples = [ex for ex in examples if ex.label == "True"]
-        examples = wsc_groups(examples) if settings.cloze.wsc_negative else examples
+        examples = wsc_groups(examples) if config.cloze.wsc_negative else examples
     return examples
 
 
-def build_task_dataset(task: str, split: str, tokenizer, settings: DataSettings) -> TaskDataset:
+def build_task_dataset(split: str, tokenizer, config: ClozeTaskConfig) -> TaskDataset:
+    task = config.run.name
     labels = PROCESSORS[task].labels
-    examples = _examples(task, split, settings)
-    if not settings.cloze_eval:
-        max_len = settings.cloze.max_seq_length
+    examples = _examples(task, split, config)
+    if not config.cloze_eval:
+        max_len = config.cloze.max_seq_length
 
         def encode(ex: InputExample) -> dict[str, Any]:
             return encode_classification(tokenizer, task, ex, labels, max_len)
 
         return TaskDataset(examples, encode, split, labels)
-    pvp = build_pvp(task, tokenizer, settings.cloze, split)
-    encode = pvp.encode_generative if settings.wsc_generative else pvp.encode
+    pvp = build_pvp(task, tokenizer, config.cloze, split)
+    encode = pvp.encode_generative if config.wsc_generative else pvp.encode
     return TaskDataset(examples, encode, split, labels, pvp)
 
 
-def split_exists(task: str, split: str, settings: DataSettings) -> bool:
+def split_exists(split: str, config: ClozeTaskConfig) -> bool:
     try:
-        path = split_path(task, settings.data_dir, split, settings.few_superglue)
+        path = split_path(config.run.name, _data_dir(config), split, config.few_superglue)
     except ValueError:
         return False
     return Path(path).exists()

@@ -2,23 +2,23 @@
 the task's metrics (when the split is labelled) and write ``<output_dir>/<split>.jsonl``.
 
 Every rank runs the whole split (tensor-parallel ranks must see the same batches); only global
-rank 0 writes. Predictions: default ``{"idx", "label": label string}``; MultiRC nested per
-passage/question/answer; ReCoRD ``{"idx", "label": chosen entity}``; CLUE sorted by idx.
+rank 0 writes (``tasks.task_io``). Predictions: default ``{"idx", "label": label string}``;
+MultiRC nested per passage/question/answer; ReCoRD ``{"idx", "label": chosen entity}``; CLUE
+sorted by idx.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from tasks.data_utils import InputExample, collate
+from tasks.cloze_samples import InputExample, collate
 from tasks.superglue.metrics import task_metrics
 from tasks.superglue.scoring import compute_scores, greedy_matches
+from tasks.task_io import write_jsonl
 
 CHOICE_CHUNK = 10  # candidate rows per forward pass during evaluation
 CLUE_TASKS = ("afqmc", "tnews", "cluewsc")
@@ -88,17 +88,6 @@ def _multirc_records(predictions, examples, labels) -> list[dict]:
     ]
 
 
-def is_writer() -> bool:
-    return not dist.is_initialized() or dist.get_rank() == 0
-
-
-def write_jsonl(path: Path, records: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    tmp.replace(path)
-
-
 def evaluate_predictions(
     task: str, dataset, predictions: list[int], split: str, output_dir: Path | None
 ) -> dict[str, float]:
@@ -110,7 +99,7 @@ def evaluate_predictions(
     results = {}
     if gold is not None:
         results = {name: metric(predictions, gold, examples) for name, metric in task_metrics(task)}
-    if output_dir is not None and is_writer():
+    if output_dir is not None:
         records = prediction_records(task, predictions, examples, labels)
         write_jsonl(Path(output_dir) / f"{split}.jsonl", records)
     return results

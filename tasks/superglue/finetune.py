@@ -5,10 +5,12 @@ logits at the mask (``GLMForSingleTokenCloze``), multi-token tasks (COPA, WSC, R
 SQuAD) by each candidate's log-likelihood (``GLMForMultiTokenCloze``, or the ``--fast-decode``
 variant). Without it, a pooled classification head scores labels or candidates. WSC without
 ``--wsc-negative`` trains as a language model on the referent (the generative regime).
+Every function here reads a ``ClozeTaskConfig``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,64 +25,28 @@ from model.heads import (
     GLMForSingleTokenCloze,
 )
 from mpu import get_data_parallel_rank
+from tasks.config import ClozeTaskConfig
 from tasks.registry import TaskData, TaskSpec, register_task
 from tasks.superglue.classification import CHOICE_TASKS
 from tasks.superglue.cotrain import PatternTextMix, blank_infilling_loss
-from tasks.superglue.dataset import (
-    PVPS,
-    DataSettings,
-    build_pvp,
-    build_task_dataset,
-    split_exists,
-)
+from tasks.superglue.dataset import PVPS, build_pvp, build_task_dataset, split_exists
 from tasks.superglue.evaluate import evaluate_predictions, predict
 from tasks.superglue.metrics import task_metrics
 from tasks.superglue.processors import PROCESSORS
-from tasks.superglue.pvp import ClozeOptions
 from tasks.superglue.scoring import cloze_loss, compute_scores, lm_loss
 
 
-def task_name(args) -> str:
-    return args.task.task.lower()
-
-
-def is_wsc_generative(args) -> bool:
-    return (
-        task_name(args) in ("wsc", "wsc1") and args.task.cloze_eval and not args.task.wsc_negative
-    )
-
-
-def data_settings(args) -> DataSettings:
-    t = args.task
-    options = ClozeOptions(
-        max_seq_length=args.data.seq_length,
-        pattern_id=t.pattern_id,
-        continuous_prompt=t.continuous_prompt,
-        num_prompt_tokens=t.num_prompt_tokens,
-        prefix_prompt=t.prefix_prompt,
-        segment_length=t.segment_length,
-        fast_decode=t.fast_decode,
-        block_position=args.masking.block_position_encoding,
-        wsc_negative=t.wsc_negative,
-    )
-    if t.data_dir is None:
-        raise ValueError(f"--data-dir is not set: give the folder holding the {t.task} files")
-    return DataSettings(t.data_dir, options, t.cloze_eval, t.few_superglue, is_wsc_generative(args))
-
-
-def build_datasets(args, tokenizer) -> TaskData:
-    task, settings = task_name(args), data_settings(args)
-    train_needed = (args.train.epochs or 0) > 0
+def build_datasets(config: ClozeTaskConfig, tokenizer) -> TaskData:
     split = {
-        name: build_task_dataset(task, name, tokenizer, settings)
-        if (name == "train" and train_needed)
-        or (name != "train" and split_exists(task, name, settings))
+        name: build_task_dataset(name, tokenizer, config)
+        if (name == "train" and config.run.training)
+        or (name != "train" and split_exists(name, config))
         else None
         for name in ("train", "dev", "test")
     }
     train = split["train"]
-    if train is not None and args.task.block_lm_ratio > 0:
-        if train.pvp is None or settings.wsc_generative:
+    if train is not None and config.block_lm_ratio > 0:
+        if train.pvp is None or config.wsc_generative:
             raise ValueError(
                 "--block-lm-ratio co-trains on pattern texts: it needs --cloze-eval "
                 "(and --wsc-negative for WSC)"
@@ -88,10 +54,10 @@ def build_datasets(args, tokenizer) -> TaskData:
         ids = InfillIds.from_tokenizer(tokenizer)
         train = PatternTextMix(
             train,
-            args.task.block_lm_ratio,
-            args.masking,
+            config.block_lm_ratio,
+            config.masking,
             ids,
-            args.train.seed,
+            config.run.seed,
             get_data_parallel_rank(),
         )
     return TaskData(train, split["dev"], split["test"])
@@ -106,27 +72,28 @@ def freeze_transformer(model: GLMModel, tune_prefix_layers: int | None) -> None:
         layer.requires_grad_(True)
 
 
-def build_model(args, tokenizer) -> nn.Module:
-    task, t = task_name(args), args.task
-    pvp = build_pvp(task, tokenizer, data_settings(args).cloze, "train") if t.cloze_eval else None
-    config = args.model.glm_config(
-        tokenizer.vocab_size,
+def build_model(config: ClozeTaskConfig, tokenizer) -> nn.Module:
+    task = config.run.name
+    pvp = build_pvp(task, tokenizer, config.cloze, "train") if config.cloze_eval else None
+    glm_config = replace(
+        config.run.model,
         spell_length=pvp.spell_length if pvp else 0,
-        spell_func=t.prompt_func,
-        output_predict=t.cloze_eval,
+        spell_func=config.prompt_func,
+        output_predict=config.cloze_eval,
     )
-    glm = GLMModel(config, seed=args.train.seed)
-    if t.freeze_transformer:
-        freeze_transformer(glm, t.tune_prefix_layers)
-    if not t.cloze_eval:
+    glm = GLMModel(glm_config, seed=config.run.seed)
+    if config.freeze_transformer:
+        freeze_transformer(glm, config.tune_prefix_layers)
+    if not config.cloze_eval:
         classes = 1 if task in CHOICE_TASKS else len(PROCESSORS[task].labels)
+        hidden = config.run.model.hidden_size
         return GLMForSequenceClassification(
-            glm, args.model.hidden_size, args.model.output_dropout, t.pool_token, classes
+            glm, hidden, config.output_dropout, config.pool_token, classes
         )
-    if pvp.multi_token or is_wsc_generative(args):
-        head = GLMForMultiTokenClozeFast if t.fast_decode else GLMForMultiTokenCloze
-        return head(glm, take_softmax=True, length_penalty=t.length_penalty)
-    model = GLMForSingleTokenCloze(glm, take_softmax=t.adapet)
+    if pvp.multi_token or config.wsc_generative:
+        head = GLMForMultiTokenClozeFast if config.cloze.fast_decode else GLMForMultiTokenCloze
+        return head(glm, take_softmax=True, length_penalty=config.length_penalty)
+    model = GLMForSingleTokenCloze(glm, take_softmax=config.adapet)
     model.task_tokens = pvp.verbalizer_ids()
     return model
 
@@ -136,25 +103,26 @@ def _to_device(batch: dict, model) -> dict:
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-def forward_step(batch: dict, model, args) -> tuple[torch.Tensor, dict[str, float]]:
+def forward_step(batch: dict, model, config: ClozeTaskConfig) -> tuple[torch.Tensor, dict]:
     batch = _to_device(batch, model)
     if "tokens" in batch:
         return blank_infilling_loss(model, batch), {"tokens": batch["tokens"].numel()}
-    if is_wsc_generative(args):
+    if config.wsc_generative:
         return lm_loss(model, batch), {"tokens": batch["input_ids"].numel()}
     scores = compute_scores(model, batch)
-    loss = cloze_loss(scores, batch["label"], args.task.loss_func, args.task.adapet)
+    loss = cloze_loss(scores, batch["label"], config.loss_func, config.adapet)
     accuracy = (scores.argmax(-1) == batch["label"]).float().mean().item()
     return loss, {"accuracy": accuracy, "tokens": batch["input_ids"].numel()}
 
 
-def evaluate(model, dataset, args, tokenizer, split: str, output_dir: Path | None) -> dict:
-    task = task_name(args)
+def evaluate(
+    model, dataset, config: ClozeTaskConfig, tokenizer, split: str, output_dir: Path | None
+) -> dict:
+    task = config.run.name
     wsc_mode = None
-    if task in ("wsc", "wsc1") and args.task.cloze_eval:
-        wsc_mode = "generative" if is_wsc_generative(args) else "choices"
-    batch_size = args.train.eval_batch_size or args.train.batch_size
-    predictions = predict(model, dataset, batch_size, wsc_mode)
+    if task in ("wsc", "wsc1") and config.cloze_eval:
+        wsc_mode = "generative" if config.wsc_generative else "choices"
+    predictions = predict(model, dataset, config.run.eval_batch_size, wsc_mode)
     return evaluate_predictions(task, dataset, predictions, split, output_dir)
 
 

@@ -12,7 +12,7 @@ import string
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 
-from tasks.data_utils import InputExample
+from tasks.cloze_samples import InputExample
 
 Metric = Callable[[Sequence[int], Sequence[int], Sequence[InputExample]], float]
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from tasks.data_utils import InputExample
-from tasks.superglue import readers as R
-from tasks.superglue import readers_other as O
+from tasks.cloze_samples import InputExample
+from tasks.superglue import readers_classification as C
+from tasks.superglue import readers_reading as RC
+from tasks.superglue import readers_superglue as R
 
 SUPERGLUE_FILES = {"train": "train.jsonl", "dev": "val.jsonl", "test": "test.jsonl"}
 FEW_SUPERGLUE_FILES = {"train": "train.jsonl", "dev": "dev32.jsonl", "test": "val.jsonl"}
@@ -36,18 +37,18 @@ def _superglue(labels, reader) -> Processor:
 
 
 def _glue(task: str, labels, files=GLUE_FILES) -> Processor:
-    return Processor(tuple(labels), partial(O.read_glue, task=task), files, superglue=False)
+    return Processor(tuple(labels), partial(C.read_glue, task=task), files, superglue=False)
 
 
 def _csv(task: str, labels) -> Processor:
     return Processor(
-        tuple(labels), partial(O.read_text_classification, task=task), CSV_FILES, False
+        tuple(labels), partial(C.read_text_classification, task=task), CSV_FILES, False
     )
 
 
 def _xstance(language: str | None) -> Processor:
     files = {"train": "train.jsonl", "dev": "test.jsonl", "test": "test.jsonl"}
-    return Processor(("FAVOR", "AGAINST"), partial(O.read_xstance, language=language), files, False)
+    return Processor(("FAVOR", "AGAINST"), partial(C.read_xstance, language=language), files, False)
 
 
 RTE_LABELS = ("entailment", "not_entailment")
@@ -88,25 +89,25 @@ PROCESSORS: dict[str, Processor] = {
     "xstance-de": _xstance("de"),
     "xstance-fr": _xstance("fr"),
     "race": Processor(
-        ("A", "B", "C", "D"), O.read_race, {"train": "train", "dev": "dev", "test": "test"}, False
+        ("A", "B", "C", "D"), RC.read_race, {"train": "train", "dev": "dev", "test": "test"}, False
     ),
     "squad-cloze": Processor(
         ("0",),
-        O.read_squad_cloze,
+        RC.read_squad_cloze,
         {"train": "train-v2.0.json", "dev": "dev-v2.0.json", "test": "dev-v2.0.json"},
         False,
     ),
-    "afqmc": Processor(("0", "1"), O.read_clue_pairs, CLUE_FILES, False),
+    "afqmc": Processor(("0", "1"), C.read_clue_pairs, CLUE_FILES, False),
     "tnews": Processor(
         tuple(
             str(i)
             for i in (100, 101, 102, 103, 104, 106, 107, 108, 109, 110, 112, 113, 114, 115, 116)
         ),
-        O.read_tnews,
+        C.read_tnews,
         CLUE_FILES,
         False,
     ),
-    "cluewsc": Processor(("false", "true"), O.read_cluewsc, CLUE_FILES, False),
+    "cluewsc": Processor(("false", "true"), C.read_cluewsc, CLUE_FILES, False),
 }
 
 
@@ -125,4 +126,4 @@ def get_examples(
     """Read ``split`` (train, dev or test) of ``task`` from ``data_dir``."""
     processor = PROCESSORS[task]
     path = split_path(task, data_dir, split, few_superglue)
-    return O.check_examples(processor.reader(path, split, processor.labels), path)
+    return C.check_examples(processor.reader(path, split, processor.labels), path)

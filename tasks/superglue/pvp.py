@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from tasks.data_utils import InputExample, build_cloze_input, num_special_tokens, stack_rows
+from tasks.cloze_samples import InputExample, build_cloze_input, num_special_tokens, stack_rows
+from tasks.config import ClozeOptions
 
 
 @dataclass(frozen=True)
@@ -46,21 +47,6 @@ def nofinal(part: str | Short) -> str | Short:
 
 def lcfirst(text: str) -> str:
     return text[:1].lower() + text[1:]
-
-
-@dataclass(frozen=True)
-class ClozeOptions:
-    """The flags that shape cloze inputs."""
-
-    max_seq_length: int
-    pattern_id: int = 0
-    continuous_prompt: bool = False
-    num_prompt_tokens: int = 0
-    prefix_prompt: int = 0
-    segment_length: int = 0
-    fast_decode: bool = False
-    block_position: bool = True
-    wsc_negative: bool = False
 
 
 Parts = list[tuple[list[int], bool]]
@@ -206,7 +192,7 @@ class PVP:
         return row
 
     def encode(self, example: InputExample) -> dict[str, Any]:
-        """The sample for one example (see ``tasks.data_utils`` for its keys)."""
+        """The sample for one example (see ``tasks.cloze_samples`` for its keys)."""
         if self.multi_token:
             return self._encode_choices(example, self.answers(example))
         parts_a, parts_b = self.encoded_parts(example)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import string
 from typing import Any
 
-from tasks.data_utils import InputExample, stack_rows
+from tasks.cloze_samples import InputExample, stack_rows
 from tasks.superglue.pvp import MASK, PROMPT, PVP, Short, lcfirst, nofinal
 
 P = PROMPT

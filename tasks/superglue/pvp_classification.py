@@ -1,44 +1,11 @@
-"""PVPs of the other cloze tasks: RACE, SQuAD (cloze), GLUE (MNLI, SST-2, CoLA, MRPC, QQP,
-QNLI), text classification (AG News, Yahoo, Yelp), X-Stance and CLUE (AFQMC, TNEWS, CLUEWSC)."""
+"""PVPs of the single-token classification tasks beyond SuperGLUE: GLUE (MNLI, SST-2, CoLA,
+MRPC, QQP, QNLI), text classification (AG News, Yahoo, Yelp), X-Stance and CLUE (AFQMC,
+TNEWS, CLUEWSC)."""
 
 from __future__ import annotations
 
-from tasks.data_utils import InputExample
+from tasks.cloze_samples import InputExample
 from tasks.superglue.pvp import MASK, PROMPT, PVP, Short, lcfirst, nofinal
-
-
-class RacePVP(PVP):
-    patterns = (0, 1)
-    multi_token = True
-
-    def answers(self, example: InputExample) -> list[str]:
-        return [" " + option for option in example.meta["choices"]]
-
-    def parts(self, example: InputExample) -> tuple[list, list]:
-        context, question = Short(example.text_a), example.text_b
-        if "_" in question:
-            left, right = question.split("_", 1)
-            if self.pattern_id == 0:
-                return [context], [Short(left.rstrip()), MASK, Short(right)]
-            return [context], [
-                " Based on the previous passage,",
-                Short(lcfirst(left.rstrip())),
-                MASK,
-                Short(right),
-            ]
-        if self.pattern_id == 0:
-            return [context], [" Question:", Short(" " + question), " Answer:", MASK]
-        return [context], [" Based on the previous passage,", Short(" " + question), MASK]
-
-
-class SquadClozePVP(PVP):
-    multi_token = True
-
-    def answers(self, example: InputExample) -> list[str]:
-        return [" " + example.meta["answer"]]
-
-    def parts(self, example: InputExample) -> tuple[list, list]:
-        return [Short(example.text_a), " " + example.text_b, MASK, "."], []
 
 
 class _Verbalized(PVP):
@@ -286,9 +253,7 @@ class CluewscPVP(_Verbalized):
         ], []
 
 
-OTHER_PVPS = {
-    "race": RacePVP,
-    "squad-cloze": SquadClozePVP,
+CLASSIFICATION_PVPS = {
     "mnli": MnliPVP,
     "mnli-mm": MnliPVP,
     "agnews": AgnewsPVP,

@@ -6,89 +6,11 @@ Every malformed record is a ``DataError`` naming the file, the line and the fiel
 
 from __future__ import annotations
 
-import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from tasks.data_utils import InputExample
-
-
-class DataError(ValueError):
-    """A task data file that cannot be read; the message names file, line and field."""
-
-
-class Record:
-    """One parsed line of a data file, whose accessors name the file and line on error."""
-
-    def __init__(self, data: Any, path: Path, line: int):
-        if not isinstance(data, dict):
-            raise DataError(f"{path}:{line}: expected a JSON object, got {type(data).__name__}")
-        self.data, self.path, self.line = data, path, line
-
-    def where(self) -> str:
-        return f"{self.path}:{self.line}"
-
-    def get(self, *keys: str, kind: type | tuple[type, ...] = object, default: Any = ...) -> Any:
-        """``data[k1][k2]...``; a missing key (without a default) or wrong type is an error."""
-        value: Any = self.data
-        for depth, key in enumerate(keys):
-            if not isinstance(value, dict) or key not in value:
-                if default is not ...:
-                    return default
-                name = ".".join(keys[: depth + 1])
-                raise DataError(f"{self.where()}: missing field '{name}'")
-            value = value[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise DataError(
-                f"{self.where()}: field '{'.'.join(keys)}' is {value!r}, expected {_kind(kind)}"
-            )
-        return value
-
-    def label(self, labels: tuple[str, ...], key: str = "label", lower: bool = False) -> str | None:
-        """The label as a string from ``labels`` (None when the record has none: test data)."""
-        if key not in self.data:
-            return None
-        label = str(self.data[key])
-        label = label.lower() if lower else label
-        if label not in labels:
-            raise DataError(
-                f"{self.where()}: field '{key}' is {self.data[key]!r}, "
-                f"expected one of {', '.join(labels)}"
-            )
-        return label
-
-
-def _kind(kind) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(
-        {str: "a string", int: "an integer", list: "a list", dict: "an object"}.get(k, k.__name__)
-        for k in kinds
-    )
-
-
-def check_file(path: Path) -> Path:
-    if not path.is_file():
-        raise FileNotFoundError(f"task data file {path} does not exist: check --data-dir")
-    return path
-
-
-def read_jsonl(path: Path) -> Iterator[Record]:
-    """Records of a JSON-lines file (blank lines skipped); an empty file is an error."""
-    count = 0
-    with check_file(path).open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path}:{line_number}: not valid JSON ({error.msg})") from None
-            count += 1
-            yield Record(data, path, line_number)
-    if count == 0:
-        raise DataError(f"{path}: the file is empty, expected one JSON object per line")
+from tasks.cloze_samples import InputExample
+from tasks.task_io import DataError, Record, read_jsonl
 
 
 def read_pairs(path: Path, split: str, labels: tuple[str, ...], keys=("premise", "hypothesis")):

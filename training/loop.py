@@ -1,164 +1,37 @@
-"""The training machinery shared by pretraining and finetuning.
+"""The one training loop, shared by pretraining and finetuning.
 
-- ``initialize_distributed`` / ``set_random_seed``: process group, tensor-parallel groups, seeds.
-- ``param_groups``: AdamW groups, no weight decay on biases and LayerNorm parameters.
-- ``AnnealingLR``: GLM's schedules (warmup, then constant / linear / cosine / exponential decay
-  to ``lr * lr_decay_ratio``), with GLM's bugs fixed: linear decay stops at the floor instead of
-  going negative, and exponential decay exists instead of being a silent constant.
-- ``train_loop`` / ``evaluate_loss``: the one loop; callers pass ``forward_step(batch, model) ->
-  (loss, metrics)``. DeepSpeed (``engine.py``) does precision, accumulation, ZeRO and clipping.
+``train_loop(engine, batches, forward_step, num_steps, config, state, hooks, log)`` runs
+optimizer steps until ``state.iteration == num_steps``; callers pass ``forward_step(batch,
+model) -> (loss, metrics)`` and optional hooks (evaluate, save, after every step). The engine
+(``training/engine.py``) does precision, accumulation, ZeRO and clipping. ``evaluate_loss``
+averages a validation loss, overall and per blank-infilling objective.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import random
-import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
 import mpu
-from arguments import GLMArgs, ParallelSection, ScheduleSection
+from training.engine import Engine
 
 ForwardStep = Callable[[dict, nn.Module], tuple[torch.Tensor, dict]]
 
 
-def initialize_distributed(parallel: ParallelSection) -> torch.device:
-    """Join (or create) the process group and build the tensor-parallel groups.
+@dataclass(frozen=True)
+class LoopConfig:
+    """What the loop reads: batch geometry (for the data position) and its intervals."""
 
-    Launchers (torchrun, deepspeed) set RANK / WORLD_SIZE / MASTER_ADDR; a plain ``python``
-    run becomes a world of one. NCCL on GPU, gloo on CPU, unless --distributed-backend says.
-    """
-    cuda = torch.cuda.is_available()
-    local_rank = parallel.local_rank or int(os.environ.get("LOCAL_RANK", 0))
-    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    os.environ.setdefault("LOCAL_RANK", str(local_rank))  # DeepSpeed insists on it
-    if not dist.is_initialized():
-        os.environ.setdefault("RANK", "0")
-        os.environ.setdefault("WORLD_SIZE", "1")
-        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", str(_free_port()))
-        backend = parallel.distributed_backend or ("nccl" if cuda else "gloo")
-        dist.init_process_group(backend=backend)
-    if not mpu.model_parallel_is_initialized():
-        world = dist.get_world_size()
-        if world % parallel.model_parallel_size:
-            raise ValueError(
-                f"--model-parallel-size {parallel.model_parallel_size} does not divide the "
-                f"{world} launched processes"
-            )
-        mpu.initialize_model_parallel(parallel.model_parallel_size)
-    return device
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def set_random_seed(seed: int, device: torch.device | None = None) -> None:
-    """Seed Python, NumPy and torch (default and tensor-parallel streams)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    device_type = device.type if device is not None else "cpu"
-    mpu.model_parallel_seed(seed, device_type)
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two AdamW groups: decayed weights, and biases + LayerNorm parameters without decay."""
-    no_decay_ids = set()
-    for module in model.modules():
-        if isinstance(module, nn.LayerNorm):
-            no_decay_ids.update(id(p) for p in module.parameters(recurse=False))
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        if id(param) in no_decay_ids or name.endswith("bias"):
-            no_decay.append(param)
-        else:
-            decay.append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
-    return groups
-
-
-class AnnealingLR:
-    """Learning rate after ``t`` optimizer steps; ``step()`` once per applied optimizer step.
-
-    Warmup lasts ``warmup * horizon`` steps (a fraction of --lr-decay-iters, as in GLM's
-    configs), then the rate decays over the rest of the horizon to ``lr * decay_ratio`` and
-    stays there.
-    """
-
-    def __init__(self, optimizer, schedule: ScheduleSection, peak_lr: float, horizon: int):
-        self.optimizer = optimizer
-        self.peak_lr = peak_lr
-        self.style = schedule.lr_decay_style
-        self.decay_ratio = schedule.lr_decay_ratio
-        self.horizon = max(1, horizon)
-        self.warmup_steps = schedule.warmup * self.horizon
-        self.num_steps = 0
-        self._apply()
-
-    def get_lr(self) -> float:
-        t, warmup = self.num_steps, self.warmup_steps
-        if warmup > 0 and t <= warmup:
-            return self.peak_lr * t / warmup
-        if self.style == "constant":
-            return self.peak_lr
-        progress = min(1.0, (t - warmup) / max(self.horizon - warmup, 1e-9))
-        floor = self.decay_ratio
-        if self.style == "linear":
-            factor = 1.0 - (1.0 - floor) * progress
-        elif self.style == "cosine":
-            factor = floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-        else:  # exponential
-            factor = floor**progress
-        return self.peak_lr * factor
-
-    def _apply(self) -> None:
-        lr = self.get_lr()
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-
-    def step(self) -> None:
-        self.num_steps += 1
-        self._apply()
-
-    def switch_to_linear(self, remaining_steps: int) -> None:
-        """``--switch-linear``: decay linearly from the current rate to 0 from here on."""
-        self.peak_lr, self.style, self.decay_ratio = self.get_lr(), "linear", 0.0
-        self.horizon, self.warmup_steps, self.num_steps = max(1, remaining_steps), 0.0, 0
-        self._apply()
-
-    def state_dict(self) -> dict:
-        return {
-            "num_steps": self.num_steps,
-            "peak_lr": self.peak_lr,
-            "style": self.style,
-            "decay_ratio": self.decay_ratio,
-            "horizon": self.horizon,
-            "warmup_steps": self.warmup_steps,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        for key, value in state.items():
-            setattr(self, key, value)
-        self._apply()
+    micro_batch_size: int  # per data-parallel rank
+    gradient_accumulation_steps: int
+    max_bad_steps: int  # consecutive non-finite losses before stopping
+    eval_interval: int  # optimizer steps between evaluations
+    save_interval: int  # optimizer steps between checkpoints
 
 
 @dataclass
@@ -244,7 +117,11 @@ def _reduce_mean(value: float) -> float:
 
 
 def train_step(
-    engine, batches: Iterator[dict], forward_step: ForwardStep, args: GLMArgs, state: TrainState
+    engine: Engine,
+    batches: Iterator[dict],
+    forward_step: ForwardStep,
+    config: LoopConfig,
+    state: TrainState,
 ) -> dict:
     """Run micro-batches until one optimizer step is taken; returns the step's metrics."""
     losses, tokens, metrics, bad_in_a_row = [], 0, {}, 0
@@ -254,7 +131,7 @@ def train_step(
         if not _all_finite(loss):
             state.skipped_steps += 1
             bad_in_a_row += 1
-            if bad_in_a_row >= args.train.max_bad_steps:
+            if bad_in_a_row >= config.max_bad_steps:
                 raise NonFiniteLossError(
                     f"loss was not finite for {bad_in_a_row} micro-batches in a row at "
                     f"iteration {state.iteration}: lower --lr, check the data, or raise "
@@ -279,7 +156,7 @@ def train_step(
     else:
         state.skipped_steps += 1
     dp = mpu.get_data_parallel_world_size()
-    state.consumed_samples += args.train.batch_size * args.train.gradient_accumulation_steps * dp
+    state.consumed_samples += config.micro_batch_size * config.gradient_accumulation_steps * dp
     state.tokens_seen += tokens * dp
     return {
         "loss": _reduce_mean(sum(losses) / len(losses)),
@@ -292,11 +169,11 @@ def train_step(
 
 
 def train_loop(
-    engine,
+    engine: Engine,
     batches: Iterator[dict],
     forward_step: ForwardStep,
     num_steps: int,
-    args: GLMArgs,
+    config: LoopConfig,
     state: TrainState,
     hooks: TrainHooks | None = None,
     log=None,
@@ -305,17 +182,17 @@ def train_loop(
     hooks = hooks or TrainHooks()
     engine.ds.train()
     while state.iteration < num_steps:
-        step_metrics = train_step(engine, batches, forward_step, args, state)
+        step_metrics = train_step(engine, batches, forward_step, config, state)
         if log is not None:
             log.train_step(state, step_metrics)
         if hooks.on_step_end is not None:
             hooks.on_step_end(state)
-        if hooks.evaluate is not None and state.iteration % args.train.eval_interval == 0:
+        if hooks.evaluate is not None and state.iteration % config.eval_interval == 0:
             results = hooks.evaluate(state)
             if log is not None:
                 log.evaluation(state, results)
             engine.ds.train()
-        if hooks.save is not None and state.iteration % args.checkpoint.save_interval == 0:
+        if hooks.save is not None and state.iteration % config.save_interval == 0:
             hooks.save(state)
     return state
 
@@ -356,18 +233,3 @@ def evaluate_loss(
     if "loss" in results:
         results["ppl"] = math.exp(min(20.0, results["loss"]))
     return results
-
-
-@contextmanager
-def exit_on_bad_input(prog: str):
-    """Report bad input (a missing file or folder, a flag, file or checkpoint that does not fit,
-    all raised as ``ValueError`` / ``OSError`` with a message that says what to do) in one line,
-    ``<prog>: error: <message>``, with exit status 2 as argparse does. ``GLM_TRACEBACK=1``
-    re-raises instead, for the full traceback."""
-    try:
-        yield
-    except (ValueError, OSError) as error:
-        if os.environ.get("GLM_TRACEBACK"):
-            raise
-        print(f"{prog}: error: {error} (GLM_TRACEBACK=1 shows where)", file=sys.stderr)
-        raise SystemExit(2) from None

@@ -21,17 +21,16 @@ import numpy as np
 
 from model import GLMModel
 from model.heads import GLMForMultiTokenCloze
-from tasks.data_utils import InputExample, build_cloze_input, stack_rows
+from tasks.cloze_samples import InputExample, build_cloze_input, stack_rows
+from tasks.config import MultichoiceConfig
 from tasks.registry import TaskData, TaskSpec, register_task
 from tasks.superglue.dataset import TaskDataset
-from tasks.superglue.evaluate import is_writer, predict, write_jsonl
+from tasks.superglue.evaluate import predict
 from tasks.superglue.metrics import accuracy
-from tasks.superglue.readers import DataError, read_jsonl
+from tasks.task_io import DataError, read_jsonl, write_jsonl
 
 
-def expand_files(patterns: tuple[str, ...] | None) -> list[Path]:
-    if not patterns:
-        raise ValueError("--task multichoice reads --test-data: give its JSON-lines file(s)")
+def expand_files(patterns: tuple[str, ...]) -> list[Path]:
     files = []
     for pattern in patterns:
         matches = sorted(glob.glob(pattern, recursive=True))
@@ -129,10 +128,9 @@ def encode_multichoice(
     return sample
 
 
-def build_datasets(args, tokenizer) -> TaskData:
-    examples = read_multichoice(expand_files(args.data.test_data))
-    seq, uni = args.data.seq_length, args.task.unidirectional
-    block = args.masking.block_position_encoding
+def build_datasets(config: MultichoiceConfig, tokenizer) -> TaskData:
+    examples = read_multichoice(expand_files(config.files))
+    seq, uni, block = config.run.seq_length, config.unidirectional, config.block_position
 
     def encode(example: InputExample) -> dict[str, Any]:
         return encode_multichoice(tokenizer, example, seq, uni, block)
@@ -140,16 +138,17 @@ def build_datasets(args, tokenizer) -> TaskData:
     return TaskData(test=TaskDataset(examples, encode, "test", labels=()))
 
 
-def build_model(args, tokenizer) -> GLMForMultiTokenCloze:
-    glm = GLMModel(args.model.glm_config(tokenizer.vocab_size), seed=args.train.seed)
-    return GLMForMultiTokenCloze(glm, take_softmax=True, length_penalty=args.task.length_penalty)
+def build_model(config: MultichoiceConfig, tokenizer) -> GLMForMultiTokenCloze:
+    glm = GLMModel(config.run.model, seed=config.run.seed)
+    return GLMForMultiTokenCloze(glm, take_softmax=True, length_penalty=config.length_penalty)
 
 
-def evaluate(model, dataset, args, tokenizer, split: str, output_dir: Path | None) -> dict:
-    batch_size = args.train.eval_batch_size or args.train.batch_size
-    predictions = predict(model, dataset, batch_size)
+def evaluate(
+    model, dataset, config: MultichoiceConfig, tokenizer, split: str, output_dir: Path | None
+) -> dict:
+    predictions = predict(model, dataset, config.run.eval_batch_size)
     examples = dataset.examples
-    if output_dir is not None and is_writer():
+    if output_dir is not None:
         write_jsonl(
             Path(output_dir) / f"{split}.jsonl",
             [{"idx": ex.idx, "label": p} for p, ex in zip(predictions, examples, strict=True)],

@@ -1,7 +1,16 @@
 """The flag table: every GLM flag (original names and defaults) plus this project's additions.
 
-Kept apart from ``arguments.py`` so the table reads as data. Each group maps to argparse
-``add_argument`` calls; ``arguments.py`` builds the typed sections from the parsed values.
+Three kinds of flags, each listed once:
+
+- ``FLAG_GROUPS``: flags that work. The group is the ``GLMArgs`` section the value lands in
+  (``--lr`` -> ``args.optim.lr``); a flag belongs to exactly one section.
+- ``COMPATIBILITY_FLAGS``: accepted so that GLM's configs and launch commands keep running, but
+  with nothing to do here (the reason says why). Setting one prints one warning line; its value
+  lands in no section.
+- ``UNSUPPORTED_FLAGS``: features of the original that are not implemented here; setting one
+  is an error with the reason.
+
+Kept apart from ``training/arguments.py`` so the table reads as data.
 """
 
 from __future__ import annotations
@@ -21,6 +30,21 @@ def _list(name: str, help_: str):
     return ((name,), dict(nargs="+", default=None, help=help_))
 
 
+GROUP_TITLES = {
+    "model": "model",
+    "tokenizer": "tokenizer",
+    "masking": "blank infilling",
+    "data": "data",
+    "optim": "optimization",
+    "schedule": "learning-rate schedule",
+    "train": "training",
+    "parallel": "parallelism",
+    "checkpoint": "checkpointing",
+    "log": "logging",
+    "generation": "generation",
+    "task": "finetuning and evaluation",
+}
+
 FLAG_GROUPS: dict[str, list] = {
     "model": [
         _value("--num-layers", int, 24, "transformer layers"),
@@ -32,16 +56,11 @@ FLAG_GROUPS: dict[str, list] = {
         _value("--attention-dropout", float, 0.1, "dropout on attention probabilities"),
         _value("--output-dropout", float, 0.1, "dropout in the classification head"),
         _value("--layernorm-epsilon", float, 1e-5, "LayerNorm epsilon"),
-        _value("--attention-scale", float, 1.0, "fp16 range trick of GLM; softmax unchanged"),
         _switch("--checkpoint-activations", "recompute layer activations in backward"),
         _value("--checkpoint-num-layers", int, 1, "layers per checkpointed chunk"),
         _switch("--block-lm", "GLM blank infilling (2-D positions, sop/eop tokens)"),
         _switch("--masked-lm", "BERT-style masked LM baseline (1-D positions)"),
         _value("--make-vocab-size-divisible-by", int, 128, "pad the vocabulary to a multiple"),
-        _value("--vocab-size", int, 30522, "ignored: the tokenizer sets the vocabulary"),
-        _switch("--deep-init", "accepted for compatibility: the scaled output init is always on"),
-        _switch("--transformer-xl", "relative-position Transformer-XL (not supported)"),
-        _switch("--pretrained-bert", "Hugging Face BERT baseline (not supported)"),
     ],
     "tokenizer": [
         _value(
@@ -77,7 +96,6 @@ FLAG_GROUPS: dict[str, list] = {
         _value("--block-mask-prob", float, 0.0, "replace span inputs by [dBLOCK]"),
         _value("--context-mask-ratio", float, 0.0, "replace context near spans by [dBLOCK]"),
         _switch("--random-position", "random offset of Part A positions"),
-        _switch("--encoder-decoder", "encoder-decoder variant (not supported)"),
     ],
     "data": [
         _list("--train-data", "corpora (registry names, files or globs) or token stores"),
@@ -86,42 +104,15 @@ FLAG_GROUPS: dict[str, list] = {
         _value("--data-dir", str, None, "task data folder"),
         _value("--split", str, "1000,1,1", "train,valid,test document proportions"),
         _value("--seq-length", int, 512, "tokens per sample"),
-        _value("--mem-length", int, 0, "ignored: the KV cache replaces memory"),
         _switch("--shuffle", "shuffle samples"),
         _value("--num-workers", int, 2, "data loader workers"),
-        _value("--text-key", str, "sentence", "JSON key of the text"),
-        _value("--eval-text-key", str, None, "JSON key of the text for evaluation data"),
         _value(
             "--non-sentence-start", float, 0.0, "probability a sample need not start a sentence"
         ),
         _switch("--sample-one-document", "one document per sample"),
-        _switch(
-            "--filter-english",
-            "accepted for compatibility; no filtering here: filter the corpus before preprocessing",
-        ),
-        _value("--loader-scatter", int, None, "accepted for compatibility (stores are mmapped)"),
-        _list("--multi-task-data", "multi-task pretraining task names"),
-        _value("--multi-task-ratio", float, 0.0, "probability of a multi-task batch"),
-        _value("--multi-seq-length", int, None, "multi-task sequence length"),
-        _value("--multi-batch-size", int, None, "multi-task batch size"),
-        _value("--load-splits", str, None, "load document split indices"),
-        _value("--save-splits", str, None, "save document split indices"),
-        _value("--save-test-data", str, None, "write decoded test documents here"),
-        _switch("--no-pre-tokenize", "tokenize while loading instead of in preprocessing"),
-        _value("--cache-dir", str, None, "cache folder"),
-        _value("--eval-seq-length", int, None, "evaluation sequence length"),
-        _value("--eval-max-preds-per-seq", int, None, "unused by GLM"),
-        _value("--max-preds-per-seq", int, None, "unused by GLM"),
         _value("--overlapping-eval", int, 32, "LM evaluation window stride"),
-        _value("--input-data-sizes-file", str, "sizes.txt", "unused by GLM"),
-        _value("--delim", str, ",", "CSV delimiter"),
-        _switch("--loose-json", "one JSON object per line"),
-        _switch("--presplit-sentences", "input already split into sentences"),
-        _switch("--no-lazy-loader", "accepted for compatibility: token stores are memory-mapped"),
-        _switch("--half-lazy-loader", "accepted for compatibility"),
-        _switch("--use-tfrecords", "TFRecord input (not supported)"),
     ],
-    "optimization": [
+    "optim": [
         _value(
             "--optimizer", str, "adam", "adam (AdamW) or adafactor", choices=("adam", "adafactor")
         ),
@@ -140,11 +131,6 @@ FLAG_GROUPS: dict[str, list] = {
         _value("--hysteresis", int, 2, "overflows tolerated before lowering the scale"),
         _value("--min-scale", float, 1, "minimum loss scale"),
         _switch("--cpu-optimizer", "optimizer states on the CPU (ZeRO offload)"),
-        _switch("--cpu_torch_adam", "use torch.optim.AdamW for the CPU optimizer"),
-        _switch("--fp32-embedding", "accepted for compatibility (BERT baseline only)"),
-        _switch("--fp32-layernorm", "accepted for compatibility (BERT baseline only)"),
-        _switch("--fp32-tokentypes", "accepted for compatibility (BERT baseline only)"),
-        _switch("--fp32-allreduce", "accepted for compatibility"),
     ],
     "schedule": [
         _value(
@@ -159,8 +145,7 @@ FLAG_GROUPS: dict[str, list] = {
         _value("--warmup", float, 0.01, "warmup as a fraction of the decay horizon"),
         _switch("--switch-linear", "on resume, decay linearly from the current rate to 0"),
     ],
-    "training": [
-        _value("--experiment-name", str, "glm", "run name (save and log folders)"),
+    "train": [
         _value("--batch-size", int, 4, "micro-batch size per data-parallel rank"),
         _value("--gradient-accumulation-steps", int, 1, "micro-batches per optimizer step"),
         _value("--train-iters", int, 0, "optimizer steps"),
@@ -170,15 +155,9 @@ FLAG_GROUPS: dict[str, list] = {
         _value("--eval-iters", int, 100, "validation batches per evaluation"),
         _value("--eval-interval", int, 1000, "steps between evaluations"),
         _value("--eval-epoch", int, 1, "epochs between finetuning evaluations"),
-        _switch("--resume-dataloader", "accepted for compatibility: data always resumes exactly"),
         _value("--max-bad-steps", int, 3, "stop after this many consecutive non-finite losses"),
-        _value("--label-smoothing", float, 0.0, "label smoothing (seq2seq)"),
-        _value("--log-interval", int, 100, "steps between log lines"),
-        _value("--summary-dir", str, "", "folder for TensorBoard runs and metrics"),
-        _switch("--reset-position-ids", "accepted for compatibility (GPT-2 path only)"),
-        _switch("--reset-attention-mask", "accepted for compatibility (GPT-2 path only)"),
     ],
-    "parallelism": [
+    "parallel": [
         _value("--model-parallel-size", int, 1, "tensor-parallel size"),
         _value(
             "--distributed-backend",
@@ -188,21 +167,11 @@ FLAG_GROUPS: dict[str, list] = {
             choices=("nccl", "gloo"),
         ),
         _value("--local_rank", int, None, "set by launchers"),
-        _switch("--deepspeed", "accepted for compatibility: training always runs on DeepSpeed"),
         _value("--deepspeed_config", str, None, "DeepSpeed JSON"),
-        _switch("--deepspeed_mpi", "discover ranks through MPI"),
-        _switch("--deepspeed-activation-checkpointing", "DeepSpeed activation checkpointing"),
-        _value(
-            "--DDP-impl",
-            str,
-            "torch",
-            "accepted for compatibility",
-            choices=("local", "torch", "none"),
-        ),
         _value("--zero-stage", int, 0, "ZeRO stage when no DeepSpeed JSON sets it"),
         _switch("--cpu-offload", "ZeRO optimizer offload to CPU"),
     ],
-    "checkpointing": [
+    "checkpoint": [
         _value("--save", str, None, "save folder"),
         _value("--load", str, None, "resume from this checkpoint folder"),
         _value("--load-pretrained", str, None, "load model weights only (finetuning, generation)"),
@@ -218,6 +187,11 @@ FLAG_GROUPS: dict[str, list] = {
         _switch("--finetune", "load weights only and start at iteration 0"),
         _switch("--new-save-directory", "new experiment folder even when resuming"),
     ],
+    "log": [
+        _value("--experiment-name", str, "glm", "run name (save and log folders)"),
+        _value("--log-interval", int, 100, "steps between log lines"),
+        _value("--summary-dir", str, "", "folder for TensorBoard runs and metrics"),
+    ],
     "generation": [
         _value("--temperature", float, 1.0, "sampling temperature"),
         _value("--top-p", float, 0.0, "nucleus sampling threshold (0: off)"),
@@ -227,18 +201,17 @@ FLAG_GROUPS: dict[str, list] = {
         _value("--length-penalty", float, 0.0, "beam score = sum logp / length ** penalty"),
         _value("--no-repeat-ngram-size", int, 0, "forbid repeating n-grams"),
         _value("--min-tgt-length", int, 0, "minimum generated length"),
-        _switch("--select-topk", "accepted for compatibility: beams are always the top 2k"),
         _value("--blank-maskratio", float, 0.1, "masked word ratio for the blank task"),
         _value("--input-file", str, None, "batch mode: one text per line"),
         _value("--output-file", str, None, "batch mode: JSON lines output"),
     ],
-    "finetuning": [
+    "task": [
+        _value("--label-smoothing", float, 0.0, "label smoothing (seq2seq)"),
         _value("--task", str, None, "task name"),
         _value(
             "--pool-token", str, "cls", "classification pooling", choices=("start", "pad", "cls")
         ),
         _switch("--cloze-eval", "cloze-style scoring"),
-        _switch("--multi-token", "multi-token answers (set by the task)"),
         _value("--segment-length", int, 0, "split long answers into segments"),
         _value(
             "--loss-func",
@@ -281,9 +254,99 @@ FLAG_GROUPS: dict[str, list] = {
     ],
 }
 
-# Flags of the original whose feature was never usable; giving one is an error with the reason.
-UNSUPPORTED_FLAGS = {
-    "transformer_xl": "the relative-position variant is legacy and no released GLM uses it",
-    "pretrained_bert": "the Hugging Face BERT baseline is not part of this implementation",
-    "use_tfrecords": "TFRecord input was never shipped; preprocess into a token store instead",
+
+# flag -> (argparse kind, why it has nothing to do here). "switch" flags take no value.
+COMPATIBILITY_FLAGS: dict[str, tuple[object, str]] = {
+    "--vocab-size": (int, "the tokenizer sets the vocabulary size"),
+    "--deep-init": ("switch", "the scaled output-layer init is always on"),
+    "--attention-scale": (
+        float,
+        "GLM's fp16 range trick leaves the softmax unchanged; the attention kernels here keep "
+        "fp16 scores in range themselves",
+    ),
+    "--mem-length": (int, "decoding keeps a KV cache instead of Transformer-XL memories"),
+    "--text-key": (str, "pass it to scripts/preprocess_data.py, which reads the corpus"),
+    "--eval-text-key": (str, "pass it to scripts/preprocess_data.py, which reads the corpus"),
+    "--filter-english": (
+        "switch",
+        "no language filtering while training: keep non-English text out of the corpus given to "
+        "scripts/preprocess_data.py",
+    ),
+    "--loader-scatter": (int, "token stores are memory-mapped; every rank reads the whole store"),
+    "--no-pre-tokenize": ("switch", "corpora are always tokenized by scripts/preprocess_data.py"),
+    "--cache-dir": (str, "token stores are the cache: --train-data names them"),
+    "--eval-seq-length": (int, "validation batches use --seq-length"),
+    "--eval-max-preds-per-seq": (int, "used by the BERT baseline only"),
+    "--max-preds-per-seq": (int, "used by the BERT baseline only"),
+    "--input-data-sizes-file": (str, "used by the original's legacy loaders only"),
+    "--delim": (str, "CSV corpora are not read; scripts/preprocess_data.py reads JSON and text"),
+    "--loose-json": ("switch", "scripts/preprocess_data.py reads JSON lines and JSON alike"),
+    "--presplit-sentences": ("switch", "sentences are split by scripts/preprocess_data.py"),
+    "--no-lazy-loader": ("switch", "token stores are memory-mapped"),
+    "--half-lazy-loader": ("switch", "token stores are memory-mapped"),
+    "--cpu_torch_adam": ("switch", "the optimizer is always torch.optim.AdamW"),
+    "--fp32-embedding": ("switch", "used by the BERT baseline only"),
+    "--fp32-layernorm": ("switch", "used by the BERT baseline only"),
+    "--fp32-tokentypes": ("switch", "used by the BERT baseline only"),
+    "--fp32-allreduce": ("switch", "DeepSpeed chooses the all-reduce precision"),
+    "--resume-dataloader": ("switch", "data always resumes exactly where the checkpoint stopped"),
+    "--reset-position-ids": ("switch", "used by the GPT-2 baseline only"),
+    "--reset-attention-mask": ("switch", "used by the GPT-2 baseline only"),
+    "--deepspeed": ("switch", "training always runs on DeepSpeed"),
+    "--DDP-impl": (str, "data parallelism is DeepSpeed's"),
+    "--select-topk": ("switch", "beam search always keeps the top 2k candidates"),
+    "--multi-token": ("switch", "the task decides whether its answers are multi-token"),
+    "--deepspeed-activation-checkpointing": (
+        "switch",
+        "activation checkpointing is --checkpoint-activations (torch.utils.checkpoint)",
+    ),
 }
+
+# flag -> (argparse kind, reason). Setting one is an error naming the reason.
+UNSUPPORTED_FLAGS: dict[str, tuple[object, str]] = {
+    "--transformer-xl": (
+        "switch",
+        "the relative-position variant is legacy and no released GLM uses it",
+    ),
+    "--pretrained-bert": (
+        "switch",
+        "the Hugging Face BERT baseline is not part of this implementation",
+    ),
+    "--use-tfrecords": (
+        "switch",
+        "TFRecord input was never shipped; preprocess into a token store instead",
+    ),
+    "--encoder-decoder": (
+        "switch",
+        "GLM never built or trained that model; GLM's blank infilling uses one shared encoder",
+    ),
+    "--multi-task-data": (
+        "list",
+        "multi-task pretraining is not implemented; finetune on the tasks with finetune_glm.py",
+    ),
+    "--multi-task-ratio": (float, "multi-task pretraining is not implemented"),
+    "--multi-seq-length": (int, "multi-task pretraining is not implemented"),
+    "--multi-batch-size": (int, "multi-task pretraining is not implemented"),
+    "--load-splits": (
+        str,
+        "document splits are a pure function of --split and --seed: pass the same values",
+    ),
+    "--save-splits": (
+        str,
+        "document splits are a pure function of --split and --seed: pass the same values",
+    ),
+    "--save-test-data": (str, "test documents are not dumped; read the token store instead"),
+    "--deepspeed_mpi": (
+        "switch",
+        "launch with torchrun or the deepspeed launcher, which set RANK and WORLD_SIZE",
+    ),
+}
+
+
+def passive_flag(name: str, kind: object, help_: str):
+    """The argparse entry of a compatibility or unsupported flag (default: not set)."""
+    if kind == "switch":
+        return _switch(name, help_)
+    if kind == "list":
+        return _list(name, help_)
+    return _value(name, kind, None, help_)

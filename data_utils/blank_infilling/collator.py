@@ -1,4 +1,4 @@
-"""Autoregressive blank infilling: GLM's pretraining objectives as seeded batch construction.
+"""The blank-infilling pipeline: one seeded batch of GLM's pretraining objectives.
 
 Per batch one objective is drawn (spec §7.1) and applied to every sample:
 
@@ -16,159 +16,32 @@ Where GLM's builder is fragile this one differs on purpose: the batch size never
 whose spans do not fit get fewer or shorter spans instead of being dropped; `--short-seq-prob`
 cuts one short window per sample instead of multiplying the batch), every random draw comes from
 the batch rng (also `--block-mask-prob`), `--no-block-position` works in every mode, masked-LM
-batches pad their 1-D positions, and `--encoder-decoder` is refused when the config is built.
+batches pad their 1-D positions.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 import torch.utils.data
 
-from data_utils.blank_batch import BatchArrays, GLMBatch
-from data_utils.blank_layout import (
+from data_utils.blank_infilling.batch import BatchArrays, GLMBatch
+from data_utils.blank_infilling.config import SHORT_SEQ_MIN, InfillIds, MaskingConfig
+from data_utils.blank_infilling.layout import (
     lay_out_blocks,
     lay_out_masked,
     mask_context,
     mask_span_inputs,
     part_a_lengths,
 )
-from data_utils.blank_spans import (
+from data_utils.blank_infilling.spans import (
     RaggedBatch,
     gpt_span_table,
     sentence_span_table,
     short_window,
     span_length_cdf,
 )
-from data_utils.blank_token_spans import bert_span_table
-
-SHORT_SEQ_MIN = 32  # shortest window --short-seq-prob cuts
-_PROBABILITIES = (
-    "bert_prob",
-    "gap_sentence_prob",
-    "gpt_infill_prob",
-    "gpt_min_ratio",
-    "gap_sentence_ratio",
-    "short_seq_prob",
-    "single_span_prob",
-    "block_mask_prob",
-    "context_mask_ratio",
-)
-
-
-def _check_prob(flag: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{flag} must be in [0, 1], got {value}")
-
-
-@dataclass(frozen=True)
-class MaskingConfig:
-    """The blank-infilling flags (spec §7); field names are the flag names, underscored."""
-
-    bert_prob: float = 0.5
-    gap_sentence_prob: float = 0.0
-    gpt_infill_prob: float = 0.5
-    gpt_min_ratio: float = 0.5
-    gap_sentence_ratio: float = 0.15
-    avg_block_length: float = 3
-    short_seq_prob: float = 0.0
-    single_span_prob: float = 0.0
-    block_mask_prob: float = 0.0
-    context_mask_ratio: float = 0.0
-    task_mask: bool = False
-    shuffle_blocks: bool = True  # --no-shuffle-block sets False
-    block_position_encoding: bool = True  # --no-block-position sets False
-    sentinel_token: bool = False
-    encoder_decoder: bool = False
-    masked_lm: bool = False
-    random_position: bool = False
-    max_seq_length: int = 512  # --seq-length
-
-    def __post_init__(self) -> None:
-        for name in _PROBABILITIES:
-            _check_prob("--" + name.replace("_", "-"), getattr(self, name))
-        if self.bert_prob + self.gap_sentence_prob > 1.0 + 1e-9:
-            raise ValueError(
-                "--bert-prob + --gap-sentence-prob must be <= 1, got "
-                f"{self.bert_prob} + {self.gap_sentence_prob}"
-            )
-        if self.avg_block_length <= 0:
-            raise ValueError(f"--avg-block-length must be > 0, got {self.avg_block_length}")
-        if self.encoder_decoder:
-            raise ValueError(
-                "--encoder-decoder is not supported: GLM never built or trained that model; "
-                "drop the flag (GLM's blank infilling uses one shared encoder)"
-            )
-        if self.masked_lm and self.bert_prob != 1.0:
-            raise ValueError(
-                "--masked-lm is the BERT-style baseline and needs --bert-prob 1, "
-                f"got {self.bert_prob}"
-            )
-        if self.short_seq_prob > 0 and self.max_seq_length <= SHORT_SEQ_MIN + 2:
-            raise ValueError(
-                f"--short-seq-prob needs --seq-length > {SHORT_SEQ_MIN + 2}, "
-                f"got {self.max_seq_length}"
-            )
-
-    @property
-    def gpt_prob(self) -> float:
-        return 1.0 - self.bert_prob - self.gap_sentence_prob
-
-
-@dataclass(frozen=True, eq=False)
-class InfillIds:
-    """The token ids blank infilling writes, and the sentence-end table it reads (§7.2)."""
-
-    eos: int
-    cls: int
-    mask: int
-    sop: int
-    eop: int
-    sentence_end: np.ndarray = field(repr=False)
-    smask: int | None = None
-    gmask: int | None = None
-    dblock: int | None = None
-    sentinel_masks: tuple[int, ...] = ()  # [MASK1], [MASK2], ... (--sentinel-token)
-    sentinel_sops: tuple[int, ...] = ()  # <|startofpiece1|>, ...
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer) -> "InfillIds":
-        """Read the ids from a `data_utils.tokenization.GLMTokenizer`."""
-        names = {c.name: c.id for c in tokenizer.command_tokens}
-        count = sum(1 for name in names if name.startswith("MASK") and name[4:].isdigit())
-        return cls(
-            eos=tokenizer.eos_id,
-            cls=tokenizer.cls_id,
-            mask=tokenizer.mask_id,
-            sop=tokenizer.sop_id,
-            eop=tokenizer.eop_id,
-            sentence_end=tokenizer.sentence_end_table(),
-            smask=tokenizer.smask_id,
-            gmask=tokenizer.gmask_id,
-            dblock=tokenizer.dblock_id,
-            sentinel_masks=tuple(names[f"MASK{i}"] for i in range(1, count + 1)),
-            sentinel_sops=tuple(names[f"sop{i}"] for i in range(1, count + 1)),
-        )
-
-    def check(self, config: MaskingConfig) -> None:
-        """Fail early, naming the flag, when the tokenizer lacks a token the config needs."""
-        if config.task_mask and (self.smask is None or self.gmask is None):
-            raise ValueError("--task-mask needs [sMASK] and [gMASK]: build the tokenizer with it")
-        if (config.block_mask_prob > 0 or config.context_mask_ratio > 0) and self.dblock is None:
-            raise ValueError(
-                "--block-mask-prob / --context-mask-ratio need [dBLOCK]: build the tokenizer "
-                "with block_mask=True"
-            )
-        if config.sentinel_token and not self.sentinel_masks:
-            raise ValueError("--sentinel-token needs [MASK{i}] tokens: build the tokenizer with it")
-
-    def task_mask_id(self, task: str, config: MaskingConfig) -> int:
-        if config.task_mask and task == "sentence":
-            return self.smask
-        if config.task_mask and task == "gpt":
-            return self.gmask
-        return self.mask
+from data_utils.blank_infilling.token_spans import bert_span_table
 
 
 @lru_cache(maxsize=8)

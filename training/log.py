@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from mpu import is_rank_0
+
 logger = logging.getLogger("glm")
 
 # Dense bf16/fp16 peak TFLOP/s by device name (for MFU); GLM_PEAK_TFLOPS overrides.
@@ -24,9 +26,8 @@ _PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "A800": 312.0, "V10
 
 def setup_logging() -> None:
     """stdlib logging: INFO on rank 0, WARNING elsewhere."""
-    rank = dist.get_rank() if dist.is_initialized() else 0
     logging.basicConfig(
-        level=logging.INFO if rank == 0 else logging.WARNING,
+        level=logging.INFO if is_rank_0() else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
@@ -57,7 +58,7 @@ class TrainingLog:
         log_interval: int,
         flops_per_token: float | None = None,
     ):
-        self.enabled = (dist.get_rank() if dist.is_initialized() else 0) == 0
+        self.enabled = is_rank_0()
         self.log_interval = max(1, log_interval)
         self.flops_per_token = flops_per_token
         world = dist.get_world_size() if dist.is_initialized() else 1

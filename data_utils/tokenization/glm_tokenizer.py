@@ -22,13 +22,13 @@ from typing import Protocol
 
 import numpy as np
 
-from data_utils.tokenization_backends import (
+from data_utils.tokenization.backends import (
     ByteLevelBPEBackend,
     SentencePieceBackend,
     WordPieceBackend,
     train_byte_bpe,
 )
-from data_utils.tokenization_tables import (
+from data_utils.tokenization.tables import (
     CommandToken,
     bert_command_tokens,
     chinese_command_tokens,
@@ -70,7 +70,7 @@ class TokenizerConfig:
 
 
 class TextBackend(Protocol):
-    """What `GLMTokenizer` needs from a text encoder (see tokenization_backends)."""
+    """What `GLMTokenizer` needs from a text encoder (see backends.py)."""
 
     vocab_size: int
 

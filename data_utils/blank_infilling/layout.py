@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data_utils.blank_batch import BatchArrays
-from data_utils.blank_spans import RaggedBatch
+from data_utils.blank_infilling.batch import BatchArrays
+from data_utils.blank_infilling.spans import RaggedBatch
 
 
 def span_interior(size: int, starts: np.ndarray, ends: np.ndarray, with_start: bool) -> np.ndarray:

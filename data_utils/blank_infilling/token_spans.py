@@ -11,7 +11,7 @@ of the batch.
 
 import numpy as np
 
-from data_utils.blank_spans import BERT_RATIO, RaggedBatch, draw_span_lengths, sort_table
+from data_utils.blank_infilling.spans import BERT_RATIO, RaggedBatch, draw_span_lengths, sort_table
 
 SHORT_DOC_RATIO = 0.15  # in multi-document samples, every document but the longest gets <= 15%
 

@@ -1,19 +1,17 @@
-"""Readers of the non-SuperGLUE formats: GLUE TSVs, text-classification CSVs, X-Stance, RACE,
-SQuAD (as a cloze task) and the CLUE JSON-lines files (AFQMC, TNEWS, CLUEWSC)."""
+"""Readers of the classification formats beyond SuperGLUE: GLUE TSVs, text-classification
+CSVs (AG News, Yahoo, Yelp), X-Stance and the CLUE JSON-lines files (AFQMC, TNEWS, CLUEWSC)."""
 
 from __future__ import annotations
 
 import csv
-import json
-import re
 from pathlib import Path
 
-from tasks.data_utils import InputExample
-from tasks.superglue.readers import DataError, check_file, read_jsonl
+from tasks.cloze_samples import InputExample
+from tasks.task_io import DataError, existing_file, read_jsonl
 
 
 def _rows(path: Path, delimiter: str, skip_header: bool) -> list[tuple[int, list[str]]]:
-    with check_file(path).open(encoding="utf-8", newline="") as handle:
+    with existing_file(path, "task data").open(encoding="utf-8", newline="") as handle:
         quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
         rows = list(enumerate(csv.reader(handle, delimiter=delimiter, quoting=quoting), start=1))
     rows = [(n, row) for n, row in rows if row]
@@ -29,7 +27,7 @@ def _cell(path: Path, line: int, row: list[str], column: int, name: str) -> str:
     return row[column]
 
 
-def _check_label(path: Path, line: int, label: str, labels: tuple[str, ...]) -> str:
+def check_label(path: Path, line: int, label: str, labels: tuple[str, ...]) -> str:
     if label not in labels:
         raise DataError(
             f"{path}:{line}: field 'label' is {label!r}, expected one of {', '.join(labels)}"
@@ -57,7 +55,7 @@ def read_glue(path: Path, split: str, labels: tuple[str, ...], task: str) -> lis
     for line, row in _rows(path, "\t", skip_header=labelled[3] or not has_label):
         label = None
         if has_label:
-            label = _check_label(path, line, _cell(path, line, row, labelled[2], "label"), labels)
+            label = check_label(path, line, _cell(path, line, row, labelled[2], "label"), labels)
         text_b = _cell(path, line, row, b, "text_b") if b is not None else None
         examples.append(
             InputExample(
@@ -77,7 +75,7 @@ def read_text_classification(
     """AG News ``label,headline,body``; Yahoo ``label,title,body,answer``; Yelp ``label,text``."""
     examples = []
     for line, row in _rows(path, ",", skip_header=False):
-        label = _check_label(path, line, _cell(path, line, row, 0, "label"), labels)
+        label = check_label(path, line, _cell(path, line, row, 0, "label"), labels)
         if task == "agnews":
             text_a = _cell(path, line, row, 1, "headline").replace("\\", " ")
             text_b = _cell(path, line, row, 2, "body").replace("\\", " ")
@@ -107,64 +105,6 @@ def read_xstance(path: Path, split: str, labels: tuple[str, ...], language: str 
                 idx=rec.get("id", default=rec.line),
             )
         )
-    return examples
-
-
-def read_race(folder: Path, split: str, labels: tuple[str, ...]) -> list[InputExample]:
-    """RACE: every ``*.txt`` under ``<split>/{middle,high}`` holds JSON records (one per line)
-    with ``article``, ``questions``, ``options``, ``answers``; one example per question."""
-    files = sorted(p for level in ("middle", "high") for p in (folder / level).glob("*.txt"))
-    if not files:
-        raise FileNotFoundError(f"no RACE files in {folder}/middle or {folder}/high")
-    examples = []
-    for path in files:
-        for rec in read_jsonl(path):
-            article = re.sub(r"\s+", " ", rec.get("article", kind=str).replace("\n", " "))
-            options, answers = rec.get("options", kind=list), rec.get("answers", kind=list)
-            for q_number, question in enumerate(rec.get("questions", kind=list)):
-                if q_number >= len(options) or q_number >= len(answers):
-                    raise DataError(
-                        f"{rec.where()}: fields 'options'/'answers' are shorter than 'questions'"
-                    )
-                label = _check_label(path, rec.line, str(answers[q_number]), labels)
-                examples.append(
-                    InputExample(
-                        f"{split}-{path.stem}-{q_number}",
-                        article,
-                        question,
-                        label,
-                        {"choices": list(options[q_number])},
-                        [path.stem, q_number],
-                        num_choices=len(options[q_number]),
-                    )
-                )
-    return examples
-
-
-def read_squad_cloze(path: Path, split: str, labels: tuple[str, ...]) -> list[InputExample]:
-    """SQuAD v2 as a one-candidate cloze task: the answer is the first gold answer, or "N/A"."""
-    try:
-        articles = json.loads(check_file(path).read_text(encoding="utf-8"))["data"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise DataError(
-            f"{path}: not a SQuAD JSON file (expected a top-level 'data' list)"
-        ) from None
-    examples = []
-    for article in articles:
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                answers = [a["text"] for a in qa.get("answers", [])]
-                answer = answers[0] if answers and not qa.get("is_impossible") else "N/A"
-                examples.append(
-                    InputExample(
-                        f"{split}-{qa['id']}",
-                        paragraph["context"],
-                        qa["question"],
-                        "0",
-                        {"answer": answer},
-                        qa["id"],
-                    )
-                )
     return examples
 
 
