@@ -29,8 +29,9 @@ from training.arguments import GLMArgs, parse_args
 from training.checkpointing import resume_training_checkpoint, save_training_checkpoint
 from training.engine import build_engine
 from training.epochs import EpochConfig, EpochEnd, epoch_batches, load_best_model
+from training.evaluation import evaluate_loss
 from training.log import TrainingLog, setup_logging
-from training.loop import TrainHooks, TrainState, evaluate_loss, train_loop
+from training.loop import TrainHooks, TrainState, train_loop
 
 logger = logging.getLogger("glm")
 

@@ -31,11 +31,11 @@ from mpu import initialize_distributed, set_random_seed
 from training.arguments import GLMArgs, parse_args
 from training.checkpointing import resume_training_checkpoint, save_training_checkpoint
 from training.engine import build_engine
+from training.evaluation import evaluate_loss
 from training.log import TrainingLog, flops_per_token, setup_logging
 from training.loop import (
     TrainHooks,
     TrainState,
-    evaluate_loss,
     lm_forward_step,
     model_parallel_batches,
     train_loop,

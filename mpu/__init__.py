@@ -6,7 +6,7 @@ case when torch.distributed is not initialised, so inference needs no process gr
 ``initialize_distributed`` (``mpu.launch``) is the one start-up every entry point uses.
 """
 
-from mpu.cross_entropy import vocab_parallel_cross_entropy
+from mpu.cross_entropy import vocab_parallel_argmax, vocab_parallel_cross_entropy
 from mpu.data import broadcast_data
 from mpu.grads import clip_grad_norm
 from mpu.launch import initialize_distributed, set_random_seed
@@ -62,5 +62,6 @@ __all__ = [
     "reduce_from_model_parallel_region",
     "scatter_to_model_parallel_region",
     "set_random_seed",
+    "vocab_parallel_argmax",
     "vocab_parallel_cross_entropy",
 ]

@@ -79,3 +79,22 @@ def vocab_parallel_cross_entropy(
         )
         return flat.view(target.shape)
     return _VocabParallelCrossEntropy.apply(logits, target, label_smoothing)
+
+
+@torch.no_grad()
+def vocab_parallel_argmax(logits: torch.Tensor) -> torch.Tensor:
+    """The index of the largest logit over the whole vocabulary, from local logits
+    ``[..., V/p]``: each rank's best is gathered (not the logits); ties go to the lowest
+    index, as ``argmax`` over the gathered logits would."""
+    values, index = logits.float().max(dim=-1)
+    world = get_model_parallel_world_size()
+    if world == 1:
+        return index
+    index = index + get_model_parallel_rank() * logits.shape[-1]
+    group = get_model_parallel_group()
+    all_values = [torch.empty_like(values) for _ in range(world)]
+    all_index = [torch.empty_like(index) for _ in range(world)]
+    dist.all_gather(all_values, values, group=group)
+    dist.all_gather(all_index, index, group=group)
+    best = torch.stack(all_values).argmax(dim=0, keepdim=True)
+    return torch.stack(all_index).gather(0, best).squeeze(0)

@@ -80,26 +80,55 @@ def test_tensor_parallel_model_equals_single_rank(tmp_path, world):
             assert norm_diff <= 1e-4, (eps, norm_diff)
 
 
+def _full_logits():
+    logits = torch.randn(5, 8, generator=torch.Generator().manual_seed(3))
+    logits[0, 1] = logits[0, 6] = 9.0  # a tie across shards: the lower index wins
+    return logits
+
+
+def _fake_eval_step(batch, model):
+    """Half the targets right, by data-parallel rank: rank r's batch has r + 1 targets."""
+    targets = torch.tensor(batch["targets"])
+    predicted = targets.clone()
+    predicted[::2] = -1
+    return torch.tensor(float(len(targets))), {"mode": "bert", "predicted": predicted,
+                                               "targets": targets}  # fmt: skip
+
+
 def _groups_worker(rank, world):
+    from training.evaluation import evaluate_loss
+
     mpu.initialize_model_parallel(2)
     data = {"tokens": torch.arange(6).view(2, 3) + rank * 100, "empty": torch.zeros(0, 4)}
     received = mpu.broadcast_data(data if mpu.get_model_parallel_rank() == 0 else None)
+    shard = _full_logits().chunk(2, dim=-1)[mpu.get_model_parallel_rank()]
+    dp = mpu.get_data_parallel_rank()
+    batches = iter([{"targets": [7] * (dp + 1) + [3]}])
+    results = evaluate_loss(torch.nn.Linear(1, 1), batches, _fake_eval_step, 4)
     return (
         mpu.get_model_parallel_rank(),
         mpu.get_data_parallel_rank(),
         mpu.get_model_parallel_src_rank(),
         received["tokens"].tolist(),
         tuple(received["empty"].shape),
+        mpu.vocab_parallel_argmax(shard).tolist(),
+        results,
     )
 
 
 @pytest.mark.slow
 def test_groups_and_broadcast_with_data_parallelism(tmp_path):
     results = run_distributed(_groups_worker, 4, tmp_path)
-    for rank, (tp_rank, dp_rank, src, tokens, empty_shape) in enumerate(results):
+    for rank, (tp_rank, dp_rank, src, tokens, empty_shape, argmax, scores) in enumerate(results):
         assert (tp_rank, dp_rank, src) == (rank % 2, rank // 2, (rank // 2) * 2)
         assert tokens == (torch.arange(6).view(2, 3) + src * 100).tolist()
         assert empty_shape == (0, 4)
+        assert argmax == _full_logits().argmax(-1).tolist()
+        # data-parallel ranks hold [7, 3] and [7, 7, 3]: 5 targets, 3 of them 7
+        assert scores["loss"] == scores["loss_bert"] == pytest.approx(2.5)
+        assert scores["acc"] == scores["acc_bert"] == pytest.approx(2 / 5)
+        assert scores["acc_most_frequent"] == pytest.approx(3 / 5)
+        assert "loss_gpt" not in scores
 
 
 @pytest.mark.parametrize("stride", [1, 3])

@@ -169,7 +169,12 @@ def test_pretrain_saves_logs_and_resumes(tiny_corpus):
     assert config["model"]["num_layers"] == 2
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert {"train/loss", "train/lr", "train/tokens_per_sec"} <= set(metrics[0])
-    assert any("val/loss" in m for m in metrics)
+    validation = [m for m in metrics if "val/loss" in m]
+    assert validation
+    for record in validation:  # accuracy beside its most-frequent-token floor, per objective
+        assert 0 <= record["val/acc"] <= 1 and 0 < record["val/acc_most_frequent"] <= 1
+        modes = [k[len("val/loss_") :] for k in record if k.startswith("val/loss_")]
+        assert modes and all(f"val/acc_{m}_most_frequent" in record for m in modes)
     assert list(run.glob("events.out.tfevents*"))
 
     second = _pretrain(tiny_corpus, 4, "--load", str(run), "--keep-last-n", "1")

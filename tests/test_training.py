@@ -266,3 +266,16 @@ def test_no_weight_decay_on_biases_and_layernorm():
     )
     assert not any(names[id(p)].endswith("bias") for p in decay["params"])
     assert len(decay["params"]) + len(no_decay["params"]) == len(names)
+
+
+def test_validation_log_line_groups_objectives_and_labels_accuracy():
+    from training.log import format_results
+
+    line = format_results(
+        {"loss": 4.0, "loss_bert": 3.5, "acc": 0.25, "acc_most_frequent": 0.05, "ppl": 54.6}
+        | {"acc_bert": 0.3, "acc_bert_most_frequent": 0.04}
+    )
+    assert line == (
+        "loss 4.0000 | acc 25.0% (most frequent 5.0%) | ppl 54.6000 | "
+        "bert: loss 3.5000 acc 30.0% (most frequent 4.0%)"
+    )

@@ -49,6 +49,25 @@ def flops_per_token(num_params: int, num_layers: int, hidden: int, seq_length: i
     return 6.0 * num_params + 12.0 * num_layers * hidden * seq_length
 
 
+def format_results(results: dict) -> str:
+    """``loss 4.1234 | ppl 61.8 | acc 31.2% (most frequent 6.0%) | bert: loss ... | ...``:
+    accuracies as labelled percentages, each objective's numbers together."""
+    groups: dict[str, list[str]] = {}
+    for key, value in results.items():
+        name, _, mode = key.partition("_")
+        if name == "acc" and mode.endswith("most_frequent"):
+            continue
+        if name == "acc":
+            floor = results.get(f"{key}_most_frequent")
+            text = f"acc {100 * value:.1f}%"
+            text += f" (most frequent {100 * floor:.1f}%)" if floor is not None else ""
+        else:
+            text = f"{name} {value:.4f}"
+        groups.setdefault(mode if name in ("loss", "acc") else "", []).append(text)
+    overall = groups.pop("", [])
+    return " | ".join([*overall, *(f"{mode}: {' '.join(parts)}" for mode, parts in groups.items())])
+
+
 class TrainingLog:
     def __init__(
         self,
@@ -114,6 +133,11 @@ class TrainingLog:
             "train/tokens_per_sec": tokens / seconds if seconds else None,
             "train/step_time": seconds / len(window),
         }
+        by_mode: dict[str, list[float]] = {}
+        for metrics in window:
+            for mode, loss in metrics.get("loss_by_mode", {}).items():
+                by_mode.setdefault(mode, []).append(loss)
+        scalars.update({f"train/loss_{m}": sum(v) / len(v) for m, v in by_mode.items()})
         if self.flops_per_token and self.peak_total and seconds:
             scalars["train/mfu"] = tokens * self.flops_per_token / seconds / self.peak_total
         self._record(step, scalars)
@@ -132,7 +156,7 @@ class TrainingLog:
         if not self.enabled or not results:
             return
         self._record(state.iteration, {f"{prefix}/{k}": v for k, v in results.items()})
-        text = " | ".join(f"{k} {v:.4f}" for k, v in results.items())
+        text = format_results(results)
         logger.info("%s at iteration %d | %s", prefix, state.iteration, text)
 
     def close(self) -> None:

@@ -3,13 +3,12 @@
 ``train_loop(engine, batches, forward_step, num_steps, config, state, hooks, log)`` runs
 optimizer steps until ``state.iteration == num_steps``; callers pass ``forward_step(batch,
 model) -> (loss, metrics)`` and optional hooks (evaluate, save, after every step). The engine
-(``training/engine.py``) does precision, accumulation, ZeRO and clipping. ``evaluate_loss``
-averages a validation loss, overall and per blank-infilling objective.
+(``training/engine.py``) does precision, accumulation, ZeRO and clipping; validation is
+``training/evaluation.py``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -93,9 +92,14 @@ def lm_forward_step(batch: dict, model: nn.Module) -> tuple[torch.Tensor, dict]:
     loss_mask = batch["loss_mask"].float()
     scored = loss_mask > 0
     logits = model(batch["tokens"], batch["position_ids"], mask_or_sep, output_positions=scored)
-    losses = mpu.vocab_parallel_cross_entropy(logits, batch["targets"][scored])
+    targets = batch["targets"][scored]
+    losses = mpu.vocab_parallel_cross_entropy(logits, targets)
     loss = (losses * loss_mask[scored]).sum() / loss_mask.sum().clamp(min=1.0)
-    return loss, {"tokens": batch["tokens"].numel(), "mode": batch.get("mode")}
+    metrics = {"tokens": batch["tokens"].numel(), "mode": batch.get("mode")}
+    if not torch.is_grad_enabled():  # evaluation: top-1 accuracy of the scored tokens
+        metrics["predicted"] = mpu.vocab_parallel_argmax(logits)
+        metrics["targets"] = targets
+    return loss, metrics
 
 
 def _all_finite(loss: torch.Tensor) -> bool:
@@ -125,6 +129,7 @@ def train_step(
 ) -> dict:
     """Run micro-batches until one optimizer step is taken; returns the step's metrics."""
     losses, tokens, metrics, bad_in_a_row = [], 0, {}, 0
+    by_mode: dict[str, list[float]] = {}
     while True:
         batch = next(batches)
         loss, step_metrics = forward_step(batch, engine.ds)
@@ -145,6 +150,8 @@ def train_step(
             engine.clip_gradients()
         engine.ds.step()
         losses.append(float(loss.detach()))
+        if step_metrics.get("mode"):
+            by_mode.setdefault(step_metrics["mode"], []).append(losses[-1])
         tokens += int(step_metrics.pop("tokens", 0))
         metrics.update(step_metrics)
         if boundary:
@@ -164,6 +171,8 @@ def train_step(
         "grad_norm": grad_norm,
         "tokens": tokens * dp,
         "applied": applied,
+        # this rank's micro-batches by objective (not averaged over ranks: for curves)
+        "loss_by_mode": {mode: sum(v) / len(v) for mode, v in by_mode.items()},
         **metrics,
     }
 
@@ -195,41 +204,3 @@ def train_loop(
         if hooks.save is not None and state.iteration % config.save_interval == 0:
             hooks.save(state)
     return state
-
-
-EVAL_MODES = ("bert", "sentence", "gpt")
-
-
-@torch.no_grad()
-def evaluate_loss(
-    model: nn.Module, batches: Iterator[dict], forward_step: ForwardStep, num_batches: int
-) -> dict:
-    """Mean loss over ``num_batches`` batches, and per blank-infilling ``mode`` when batches
-    carry one, averaged over data-parallel ranks; ``ppl = exp(min(20, loss))``."""
-    was_training = model.training
-    model.eval()
-    keys = ("loss", *(f"loss_{mode}" for mode in EVAL_MODES))
-    sums = torch.zeros(2 * len(keys), dtype=torch.float64)
-    for _ in range(num_batches):
-        try:
-            batch = next(batches)
-        except StopIteration:
-            break
-        loss, metrics = forward_step(batch, model)
-        for key in ("loss", f"loss_{metrics.get('mode')}"):
-            if key in keys:
-                index = keys.index(key)
-                sums[2 * index] += float(loss)
-                sums[2 * index + 1] += 1
-    model.train(was_training)
-    group = mpu.get_data_parallel_group()
-    if dist.is_initialized() and dist.get_world_size(group=group) > 1:
-        dist.all_reduce(sums, group=group)
-    results = {
-        key: float(sums[2 * i] / sums[2 * i + 1])
-        for i, key in enumerate(keys)
-        if sums[2 * i + 1] > 0
-    }
-    if "loss" in results:
-        results["ppl"] = math.exp(min(20.0, results["loss"]))
-    return results
