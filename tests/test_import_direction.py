@@ -20,7 +20,7 @@ FORBIDDEN = {
     "mpu": OURS - {"mpu", "common"} | {"deepspeed"},
     "model": OURS - {"model", "mpu", "common"} | {"deepspeed"},
     "data_utils": OURS - {"data_utils", "common"} | {"torch.distributed", "deepspeed"},
-    "checkpoint_io": OURS - {"checkpoint_io", "common", "mpu"},
+    "checkpoint_io": OURS - {"checkpoint_io", "common", "mpu", "model"},
     "tasks": OURS - {"tasks", "common", "mpu", "model", "data_utils", "checkpoint_io"}
     | {"deepspeed"},
     "interop": OURS - {"interop", "common", "mpu", "model", "data_utils", "checkpoint_io"},
