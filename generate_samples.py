@@ -38,7 +38,6 @@ from model.generation import GenerationConfig
 from training.arguments import GLMArgs, parse_args
 
 PROMPT = "Context prompt (stop to exit) >>> "
-log = logging.getLogger("generate_samples")
 
 
 def setup_device(args: GLMArgs) -> torch.device:

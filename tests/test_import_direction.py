@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-ENTRY_SCRIPTS = {"pretrain_glm", "finetune_glm", "generate_samples", "change_mp", "serve_glm"}
+ENTRY_SCRIPTS = {
+    "pretrain_glm",
+    "finetune_glm",
+    "generate_samples",
+    "change_mp",
+    "serve_glm",
+    "lm_eval_glm",
+}
 OURS = {
     "checkpoint_io", "common", "data_utils", "interop", "model", "mpu", "tasks", "training",
 } | ENTRY_SCRIPTS  # fmt: skip
