@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -117,4 +118,16 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
         else:
             entry.unlink(missing_ok=True)
         removed.append(entry)
+    return removed
+
+
+def sweep_stale_temporaries(folder: str | Path, prog: str) -> list[Path]:
+    """``remove_stale_temporaries`` at a tool's start, with one line per leftover removed."""
+    removed = remove_stale_temporaries(folder)
+    for path in removed:
+        pid = _TEMP_NAME.match(path.name)["pid"]
+        print(
+            f"{prog}: removed {path}, left behind by process {pid} which is no longer running",
+            file=sys.stderr,
+        )
     return removed
