@@ -26,7 +26,11 @@ from tasks.config import TaskConfig
 from tasks.pretrained import init_prompts, load_pretrained
 from tasks.task_io import check_results_absent, write_results
 from training.arguments import GLMArgs, parse_args
-from training.checkpointing import resume_training_checkpoint, save_training_checkpoint
+from training.checkpointing import (
+    resume_training_checkpoint,
+    save_training_checkpoint,
+    training_state,
+)
 from training.engine import build_engine
 from training.epochs import EpochConfig, EpochEnd, epoch_batches, load_best_model
 from training.evaluation import evaluate_loss
@@ -67,8 +71,14 @@ def train(args: GLMArgs, spec: TaskSpec, config: TaskConfig, model, data, tokeni
     engine = build_engine(model, args.engine_config(), train_iters=num_steps)
     state = TrainState()
     if args.checkpoint.load:
-        restored = resume_training_checkpoint(engine, args.checkpoint.load, args.resume_options())
-        state = TrainState(**restored) if restored else state
+        if training_state(args.checkpoint.load) is None:
+            raise ValueError(
+                f"--load {args.checkpoint.load} holds weights only, no finetuning run to resume: "
+                "pass it as --load-pretrained"
+            )
+        state = TrainState(
+            **resume_training_checkpoint(engine, args.checkpoint.load, args.resume_options())
+        )
     consumed = state.iteration * t.gradient_accumulation_steps
     batches = epoch_batches(loader, sampler, t.seed, consumed)
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from checkpoint_io import TRACKER_FILES, CheckpointError, load_checkpoint_file, locate_checkpoint
+from checkpoint_io.layout import tag_folder, zero3_state_file
 from common.atomic import atomic_write_text, publish_folder
 from mpu import barrier, get_rng_tracker, global_rank, is_rank_0
 
@@ -128,32 +129,36 @@ def _prune_checkpoints(save_dir: Path, keep_last_n: int, keep: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def training_state(path: str | Path) -> dict | None:
+    """The train state saved with the checkpoint at ``path`` (our training checkpoints, any
+    ZeRO stage), or None for a checkpoint of weights only (a release)."""
+    tag_dir, _ = tag_folder(path)
+    state_file = zero3_state_file(tag_dir) or locate_checkpoint(path).shard_path(0)
+    return load_checkpoint_file(state_file).get("train_state")
+
+
 def resume_training_checkpoint(
     engine,
     load_dir: str | Path,
     options: ResumeOptions = ResumeOptions(),
-) -> dict | None:
-    """Restore a run saved by ``save_training_checkpoint``; returns its train state dict.
-
-    Returns None when ``load_dir`` holds no training state (e.g. a release checkpoint: load
-    its weights with ``load_model_checkpoint`` and start at iteration 0).
-    """
-    location = locate_checkpoint(load_dir)
-    root = location.tag_dir.parent
-    shard = load_checkpoint_file(location.shard_path(0)) if location.num_shards else {}
-    if "train_state" not in shard:
-        return None
+) -> dict:
+    """Restore a run saved by ``save_training_checkpoint`` (model, optimizer, schedule, RNG);
+    returns its train state dict. Any ZeRO stage; the engine must use the same one."""
+    tag_dir, tag = tag_folder(load_dir)
     _, client_state = engine.ds.load_checkpoint(
-        str(root),
-        tag=location.tag,
+        str(tag_dir.parent),
+        tag=tag,
         load_optimizer_states=options.optimizer,
         load_lr_scheduler_states=False,
     )
-    if client_state is None:
-        raise CheckpointError(f"DeepSpeed could not load {location.tag_dir}")
+    if client_state is None or "train_state" not in client_state:
+        raise CheckpointError(
+            f"DeepSpeed could not load {tag_dir}: was it saved with the same --zero-stage and "
+            "--model-parallel-size?"
+        )
     if options.lr_scheduler:
         engine.scheduler.load_state_dict(client_state["lr_scheduler"])
-    rng_file = location.tag_dir / f"rng_state_{global_rank():05d}.pt"
+    rng_file = tag_dir / f"rng_state_{global_rank():05d}.pt"
     if options.rng and rng_file.is_file():
         _set_rng_state(load_checkpoint_file(rng_file))
     return dict(client_state["train_state"])
