@@ -49,8 +49,14 @@ def make_loader(dataset, spec: TaskSpec, batch_size: int, shuffle: bool, seed: i
         seed=seed,
     )
     collate_fn = getattr(dataset, "collate", None) or spec.collate or collate
+    # a generator of its own: starting an iterator must not draw from dropout's RNG stream
     loader = DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn, num_workers=workers
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=collate_fn,
+        num_workers=workers,
+        generator=torch.Generator().manual_seed(seed),
     )
     return loader, sampler
 

@@ -33,6 +33,7 @@ CASES = {
     "workers1-zero2-bf16": (1, ["--num-workers", "1", "--zero-stage", "2", "--bf16"]),
     "workers0-zero3-fp32": (1, ["--num-workers", "0", "--zero-stage", "3"]),
     "workers1-zero0-fp32-tp2": (2, ["--num-workers", "1", "--model-parallel-size", "2"]),
+    "workers1-zero3-bf16-dp2": (2, ["--num-workers", "1", "--zero-stage", "3", "--bf16"]),
 }
 
 
@@ -182,7 +183,7 @@ FINETUNE = ["--block-lm", "--num-layers", "2", "--hidden-size", "64",
             "--num-attention-heads", "4",
             "--max-position-embeddings", "256", "--tokenizer-type", "GPT2BPETokenizer",
             "--task-mask", "--log-interval", "1", "--epochs", "3", "--save-epoch", "1",
-            "--lr", "1e-3", "--no-validation", "--experiment-name", "run",
+            "--lr", "1e-3", "--experiment-name", "run",
             "--seed", "7"]  # fmt: skip
 
 
@@ -207,7 +208,8 @@ def _cnndm(shared_dir: Path, folder: Path) -> list[str]:
             (folder / f"{split}.{ext}").write_text((folder / f"test.{ext}").read_text())
     return ["--task", "cnn_dm", "--data-dir", str(folder), "--src-seq-length", "64",
             "--tgt-seq-length", "4", "--seq-length", "128", "--batch-size", "2",
-            "--eval-batch-size", "6", "--label-smoothing", "0.1", "--num-workers", "1"]  # fmt: skip
+            "--eval-batch-size", "6", "--label-smoothing", "0.1", "--num-workers", "1",
+            "--no-validation"]  # fmt: skip
 
 
 def _finetune(argv: list[str]) -> subprocess.Popen:
@@ -240,6 +242,12 @@ def test_killed_finetuning_resumes_bit_for_bit(task, tmp_path, shared_dir, refer
     got = _tensors(tmp_path / "killed/run" / final)
     assert expected.keys() == got.keys() and len(expected) > 20
     assert not [k for k in expected if not torch.equal(expected[k], got[k])]
+    for name in ("results.json", "test_results.json"):  # dev results and the final test
+        ours = tmp_path / "killed/runs/run" / name
+        assert (
+            not ours.exists()
+            or ours.read_text() == (tmp_path / "straight/runs/run" / name).read_text()
+        )
 
 
 def _first_batch_loss(store: Path, vocab: Path, checkpoint: Path) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,15 @@ import torch
 
 from checkpoint_io import TRACKER_FILES, CheckpointError, load_checkpoint_file, locate_checkpoint
 from checkpoint_io.layout import tag_folder, zero3_state_file
-from common.atomic import atomic_write_text, publish_folder
-from mpu import barrier, get_rng_tracker, global_rank, is_rank_0
+from common.atomic import atomic_write, atomic_write_text, fsync_tree, publish_folder
+from mpu import (
+    barrier,
+    get_data_parallel_rank,
+    get_model_parallel_rank,
+    get_rng_tracker,
+    global_rank,
+    is_rank_0,
+)
 
 INCOMPLETE_DIR = ".incomplete"
 
@@ -85,9 +93,9 @@ def save_training_checkpoint(
     save_dir = Path(save_dir)
     tag = str(train_state["iteration"])
     staging_root = save_dir / INCOMPLETE_DIR
-    if is_rank_0():
-        shutil.rmtree(staging_root / tag, ignore_errors=True)
-        staging_root.mkdir(parents=True, exist_ok=True)
+    if is_rank_0():  # what a killed save left behind is never resumed from: start clean
+        shutil.rmtree(staging_root, ignore_errors=True)
+        staging_root.mkdir(parents=True)
     barrier()
     client_state = {
         "iteration": train_state["iteration"],
@@ -103,9 +111,10 @@ def save_training_checkpoint(
     staging = staging_root / tag
     if options.rng:
         torch.save(_rng_state(), staging / f"rng_state_{global_rank():05d}.pt")
+    barrier()
     if not options.optimizer and is_rank_0():
-        for shard in staging.glob("*optim_states.pt"):
-            shard.unlink()
+        _drop_optimizer_state(staging)
+    fsync_tree(staging, _written_by_this_rank)  # on disk before the folder is published
     barrier()
     final = save_dir / tag
     if is_rank_0():
@@ -115,8 +124,40 @@ def save_training_checkpoint(
             atomic_write_text(save_dir / tracker, tag)
         if options.keep_last_n:
             _prune_checkpoints(save_dir, options.keep_last_n, keep=tag)
+        shutil.rmtree(staging_root, ignore_errors=True)
     barrier()
     return final
+
+
+_RANK_FILE = re.compile(
+    r"^(?:(?:bf16_)?zero_pp_rank_(\d+)_)?mp_rank_(\d{2})_|^rng_state_(\d+)\.pt$"
+)
+
+
+def _written_by_this_rank(path: Path) -> bool:
+    """Whether this rank wrote ``path`` (DeepSpeed's file names say which rank did; files they
+    do not attribute are rank 0's). Each rank flushes its own files: on a shared file system
+    another client's fsync need not reach a writer's cache."""
+    match = _RANK_FILE.match(path.name)
+    if match is None:
+        return is_rank_0()
+    dp, mp, rank = match.groups()
+    if rank is not None:
+        return int(rank) == global_rank()
+    return int(mp) == get_model_parallel_rank() and int(dp or 0) == get_data_parallel_rank()
+
+
+def _drop_optimizer_state(staging: Path) -> None:
+    """``--no-save-optim``: the optimizer files, and the optimizer DeepSpeed keeps inside the
+    model file when no ZeRO optimizer is used (refused under ZeRO-3, whose optimizer files hold
+    the only copy of the weights)."""
+    for shard in staging.glob("*optim_states.pt"):
+        shard.unlink()
+    for shard in staging.glob("mp_rank_*_model_states.pt"):
+        checkpoint = torch.load(shard, map_location="cpu", weights_only=False)
+        if checkpoint.get("optimizer") is not None:
+            checkpoint["optimizer"] = None
+            atomic_write(shard, lambda handle, c=checkpoint: torch.save(c, handle))
 
 
 def _prune_checkpoints(save_dir: Path, keep_last_n: int, keep: str) -> None:

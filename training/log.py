@@ -118,7 +118,7 @@ class TrainingLog:
             self.metrics_file = open(metrics, "a")  # noqa: SIM115 - closed in close()
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=start_step)
+            self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=start_step + 1)
 
     def _record(self, step: int, scalars: dict) -> None:
         scalars = {k: v for k, v in scalars.items() if v is not None}
