@@ -186,15 +186,16 @@ def _parameter_terms(config: GLMConfig, setup: TrainingSetup, shapes: dict) -> l
 
 
 def _bucket_bytes(setup: TrainingSetup, count: int) -> int:
-    """Reduce buckets: allocated whole on a GPU; a CPU process touches only what it fills."""
+    """Reduce buckets: allocated whole on a GPU (a CPU process touches only the pages it fills);
+    without contiguous gradients each bucket is a flattened copy made when it is reduced."""
     stage, zero, e = setup.zero_stage, setup.zero, setup.bytes_per_value
     if stage == 0:  # DeepSpeed flattens up to 5e8 gradients at a time to all-reduce them
         return e * min(count, 500_000_000) if setup.dp > 1 else 0
-    if not zero.contiguous_gradients and stage < 3:
-        return 0
     buffers = 2 if zero.overlapping(stage) else 1
     if setup.on_cpu:
         return e * min(count, buffers * zero.reduce_bucket_size)
+    if not zero.contiguous_gradients and stage < 3:
+        return e * buffers * min(count, zero.reduce_bucket_size)
     return e * buffers * zero.reduce_bucket_size
 
 
@@ -210,7 +211,7 @@ def _gradient_terms(setup: TrainingSetup, shapes: dict) -> list[Term]:
         terms.append(Term("gradients", e * count, GRADIENTS, f"{setup.precision}, all"))
     if stage == 1:  # every gradient waits for the end of backward, then its partition is copied
         terms.append(Term("gradients", e * count, REDUCTION, "all, until reduced"))
-    if stage >= 1 and not offload and (stage > 1 or setup.zero.contiguous_gradients):
+    if stage >= 1 and not offload:  # the reduced partition the optimizer step reads
         terms.append(Term("gradients", e * count // dp, GRADIENTS, f"1/{dp} partition"))
     terms.append(Term("tied embedding gradients", 2 * e * embedding, EMBEDDING, "partial sums"))
     buckets = _bucket_bytes(setup, count)
