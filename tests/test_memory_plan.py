@@ -18,6 +18,7 @@ from model.attention import normalize_attention_mask
 from model.transformer import TransformerLayer
 from mpu import parallel_state
 from scripts.estimate_memory import build_parser, config_flags, main, parse_config, plan_inputs
+from tests.distributed import run_distributed
 from training.memory_activations import ActivationSetup, layer_activation_bytes
 from training.memory_inference import InferenceSetup, estimate_inference, kv_cache_bytes
 from training.memory_plan import TrainingSetup, estimate_training
@@ -215,3 +216,28 @@ def test_bad_input_is_one_line(argv, message, capsys, monkeypatch):
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("estimate_memory.py: error:")
     assert message in error[0]
+
+
+def _tensor_parallel_layer_bytes(rank: int, world: int) -> tuple[int, int]:
+    """(saved, planned) activation bytes of one layer on a rank of a 2-way TP group."""
+    from mpu import initialize_distributed
+
+    initialize_distributed(world)
+    config = GLMConfig(
+        num_layers=1, hidden_size=256, num_attention_heads=4, vocab_size=512,
+        attention_dropout_prob=0.0, output_dropout_prob=0.1,
+    )  # fmt: skip
+    layer = TransformerLayer(config, 0).to(torch.bfloat16)
+    for param in layer.parameters():
+        torch.nn.init.normal_(param, std=0.02)
+    hidden = torch.randn(2, 24, 256, dtype=torch.bfloat16, requires_grad=True)
+    mask = normalize_attention_mask(torch.tensor(9), 2, 24, 0, None)
+    saved = _saved_bytes(layer, hidden, mask)
+    parallel_state.destroy_model_parallel()
+    return saved, layer_activation_bytes(config, ActivationSetup(2, 24, world, 2, on_cpu=True))
+
+
+@pytest.mark.slow
+def test_tensor_parallel_layer_activations_are_what_autograd_saves(tmp_path):
+    for saved, planned in run_distributed(_tensor_parallel_layer_bytes, 2, tmp_path):
+        assert saved == planned
