@@ -55,7 +55,6 @@ class ZeroSettings:
     """The ``zero_optimization`` entries of a DeepSpeed JSON that size buffers (its defaults)."""
 
     reduce_bucket_size: int = 500_000_000
-    allgather_bucket_size: int = 500_000_000
     overlap_comm: bool | None = None  # None: DeepSpeed's default, on for stage 3 only
     contiguous_gradients: bool = True
     prefetch_bucket_size: int = 50_000_000
@@ -67,7 +66,6 @@ class ZeroSettings:
         zero = (config or {}).get("zero_optimization", {})
         names = {
             "reduce_bucket_size": "reduce_bucket_size",
-            "allgather_bucket_size": "allgather_bucket_size",
             "overlap_comm": "overlap_comm",
             "contiguous_gradients": "contiguous_gradients",
             "stage3_prefetch_bucket_size": "prefetch_bucket_size",
