@@ -57,16 +57,13 @@ def setup_device(args: GLMArgs) -> torch.device:
 
 
 def load_model(args: GLMArgs, vocab_size: int, device: torch.device) -> GLMModel:
-    path = args.checkpoint.load or args.checkpoint.load_pretrained
+    """The model with this rank's shard of the checkpoint, built on the meta device and filled
+    one group of tensors at a time in the decoding dtype: the weights are held once, in that
+    dtype (never in fp32 first), and only this rank's shard is read."""
+    ckpt = args.checkpoint
+    path = ckpt.load or ckpt.load_pretrained
     if path is None:
         raise ValueError("no weights to fill blanks with: give --load-pretrained (or --load) CKPT")
-    model = GLMModel(args.model_config(vocab_size, parallel_output=False), seed=None)
-    load_model_checkpoint(
-        model,
-        path,
-        tp_rank=mpu.get_model_parallel_rank(),
-        tp_world=mpu.get_model_parallel_world_size(),
-    )
     dtype = torch.float32
     if args.optim.bf16:
         dtype = torch.bfloat16
@@ -74,8 +71,20 @@ def load_model(args: GLMArgs, vocab_size: int, device: torch.device) -> GLMModel
         dtype = torch.float16
     elif args.optim.fp16:
         log.info("--fp16 is for GPUs: decoding on CPU in fp32")
-    model = model.to(device=device, dtype=dtype).eval()
-    return model.use_decoding_layout() if device.type == "cpu" else model
+    with torch.device("meta"):
+        model = GLMModel(args.model_config(vocab_size, parallel_output=False), seed=None)
+    if device.type == "cpu":
+        model.use_decoding_layout()  # the weights are then read straight into that layout
+    load_model_checkpoint(
+        model,
+        path,
+        tp_rank=mpu.get_model_parallel_rank(),
+        tp_world=mpu.get_model_parallel_world_size(),
+        verify=not ckpt.no_verify_checkpoint,
+        dtype=dtype,
+        device=device,
+    )
+    return model.eval()
 
 
 def share(value: object) -> object:
