@@ -16,7 +16,7 @@ import torch
 
 from checkpoint_io.layout import CheckpointError
 
-_NUMPY_GLOBALS = [
+NUMPY_GLOBALS = [  # the types RNG states in training checkpoints are pickled with
     np._core.multiarray._reconstruct,
     (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
     np.ndarray,
@@ -41,7 +41,7 @@ def load_checkpoint_file(path: Path, writable: bool = False) -> dict:
     flags = mmap.MAP_SHARED if writable else mmap.MAP_PRIVATE
     try:
         with (
-            torch.serialization.safe_globals(_NUMPY_GLOBALS),
+            torch.serialization.safe_globals(NUMPY_GLOBALS),
             torch.serialization.set_default_mmap_options(flags),
         ):
             return _mapped_or_whole(path)
