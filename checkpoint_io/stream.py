@@ -4,8 +4,8 @@
 counts in the process's memory for as long as any tensor of that load is alive. A
 ``ShardReader`` therefore reads a shard's names, shapes and dtypes once (the small entries
 beside the weights are copied out) and maps the file anew for each group of tensors, dropping
-the mapping before the next: reading a 20 GB checkpoint keeps at most one group
-(``GROUP_BYTES``, or the largest tensor) resident. Safetensors files are read through
+the mapping before the next: reading a 20 GB checkpoint keeps at most one group resident
+(``plan_groups``: 64 MB, or 1/32 of the file when that is larger, or the largest tensor). Safetensors files are read through
 ``safe_open`` the same way.
 
 Every floating-point tensor read is checked for NaN and Inf (an error naming it), and a
