@@ -238,3 +238,18 @@ def test_manifest_records_size_and_checksum_of_every_shard(ours_mp2):
     for name, entry in manifest["shards"].items():
         data = (ours_mp2 / "1000" / name).read_bytes()
         assert entry == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_legacy_format_checkpoints_are_read_whole(tmp_path, reference_dir):
+    """torch's pre-1.6 (non-zip) format cannot be memory-mapped: it is read whole, still
+    weights-only, and reshards like any other."""
+    source = _copy(reference_dir, "glm-tiny-gpt2", tmp_path)
+    shard = source / "1000" / SHARD.format(0)
+    checkpoint = torch.load(shard, weights_only=True)
+    torch.save(checkpoint, shard, _use_new_zipfile_serialization=False)
+    out = reshard_folder(source, 2, tmp_path / "out").out
+    expected = reshard_folder(reference_dir / "checkpoints" / "glm-tiny-gpt2", 2, tmp_path / "e")
+    for rank in range(2):
+        ours = torch.load(out / "1000" / SHARD.format(rank), weights_only=True)["module"]
+        theirs = torch.load(expected.out / "1000" / SHARD.format(rank), weights_only=True)
+        assert all(torch.equal(ours[k], v) for k, v in theirs["module"].items())
