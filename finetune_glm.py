@@ -133,7 +133,8 @@ def prepare_model(args: GLMArgs, spec: TaskSpec, config: TaskConfig, tokenizer, 
     model = spec.build_model(config, tokenizer)
     if args.checkpoint.load_pretrained:
         tp_rank, tp_world = mpu.get_model_parallel_rank(), mpu.get_model_parallel_world_size()
-        load_pretrained(model, args.checkpoint.load_pretrained, tp_rank, tp_world)
+        verify = not args.checkpoint.no_verify_checkpoint
+        load_pretrained(model, args.checkpoint.load_pretrained, tp_rank, tp_world, verify)
     if args.task.prompt_init:
         init_prompts(model, getattr(model, "task_tokens", None), args.train.seed)
     model.to(device)

@@ -165,5 +165,5 @@ def test_a_zero3_run_names_the_consolidation_command(tmp_path):
     (run / "30").mkdir(parents=True)
     (run / "latest_checkpointed_iteration.txt").write_text("30")
     torch.save({"module": None}, run / "30" / "zero_pp_rank_0_mp_rank_00_model_states.pt")
-    with pytest.raises(CheckpointError, match=r"ZeRO stage 3 .*change_mp\.py --from-zero"):
+    with pytest.raises(CheckpointError, match=r"ZeRO-3 .*change_mp\.py --from-zero"):
         locate_checkpoint(run)

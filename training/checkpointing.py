@@ -17,8 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from checkpoint_io import TRACKER_FILES, CheckpointError, load_checkpoint_file, locate_checkpoint
-from checkpoint_io.layout import tag_folder, zero3_state_file
+from checkpoint_io import (
+    TRACKER_FILES,
+    CheckpointError,
+    load_checkpoint_file,
+    locate_checkpoint,
+    write_manifest,
+)
+from checkpoint_io.locate import tag_folder, zero3_state_file
 from common.atomic import atomic_write, atomic_write_text, fsync_tree, publish_folder
 from mpu import (
     barrier,
@@ -119,6 +125,7 @@ def save_training_checkpoint(
     final = save_dir / tag
     if is_rank_0():
         atomic_write_text(staging / "config.json", json.dumps(config, indent=1, default=str))
+        write_manifest(staging)  # MP size and a SHA-256 per shard, checked when loading
         publish_folder(staging, final)
         for tracker in TRACKER_FILES:
             atomic_write_text(save_dir / tracker, tag)

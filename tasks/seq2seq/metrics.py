@@ -21,8 +21,6 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from rouge_score import rouge_scorer
-
 from common.errors import exit_on_bad_input
 from tasks.seq2seq.detokenize import fix_tokenization
 
@@ -66,6 +64,10 @@ def rouge_scores(
     sentence filtering to the predictions."""
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    # Imported here: rouge-score pulls in NLTK, SciPy and scikit-learn (200 MB, seconds), which
+    # every entry point importing the task registry would otherwise pay for.
+    from rouge_score import rouge_scorer
+
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeLsum"], use_stemmer=True)
     totals = {"rouge1": 0.0, "rouge2": 0.0, "rougeLsum": 0.0}
     for prediction, reference in zip(predictions, references, strict=True):
