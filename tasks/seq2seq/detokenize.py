@@ -13,17 +13,21 @@ import re
 _BRACKETS = {"LRB": "(", "RRB": ")", "LSB": "[", "RSB": "]", "LCB": "{", "RCB": "}"}
 _CNNDM = (
     *((f"-{name}-", char) for name, char in _BRACKETS.items()),
-    ("``", '"'),
     ("''", '"'),
+    ("``", '"'),
     ("`", "'"),
     (" n't", "n't"),
     (" 's", "'s"),
     (" 'd", "'d"),
     (" 'll", "'ll"),
 )
-_GIGAWORD = tuple((f"-{name.lower()}-", char) for name, char in _BRACKETS.items())
-_GIGAWORD_UNK = re.compile(r"<unk>|\bUNK\b")
-_SPACES = re.compile(r" {2,}")
+# GLM's order: brackets, then the HTML entities (``&amp;lt;`` thus ends as ``<``).
+_GIGAWORD = (
+    *((f"-{name.lower()}-", char) for name, char in _BRACKETS.items()),
+    ("&amp;", "&"),
+    ("&lt;", "<"),
+    ("&gt;", ">"),
+)
 
 
 def _replace_all(text: str, table: tuple[tuple[str, str], ...]) -> str:
@@ -33,13 +37,17 @@ def _replace_all(text: str, table: tuple[tuple[str, str], ...]) -> str:
 
 
 def detokenize_cnndm(text: str, is_target: bool) -> str:
-    text = _replace_all(text, _CNNDM)
+    """GLM's CNN/DM detokenisation. Spaces are left as they are: a source's removed
+    ``<S_SEP>`` leaves two, which GLM tokenised as such."""
     text = text.replace("<S_SEP>", "[SEP]" if is_target else "")
-    return _SPACES.sub(" ", text).strip()
+    return _replace_all(text, _CNNDM)
 
 
 def detokenize_gigaword(text: str) -> str:
-    return _GIGAWORD_UNK.sub("[UNK]", _replace_all(text, _GIGAWORD)).strip()
+    """GLM's Gigaword detokenisation: every ``UNK`` (also inside a word, as GLM did) and
+    ``<unk>`` become ``[UNK]``, then brackets and HTML entities are restored."""
+    text = text.replace("UNK", "[UNK]").replace("<unk>", "[UNK]")
+    return _replace_all(text, _GIGAWORD)
 
 
 _SPACE_BEFORE = re.compile(r" ([,.!?;:%)\]}]|'s|'re|'ve|'ll|'d|'m|n't)(?=\s|$)")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from data_utils.corpora import punctuation_standardization as standardize
 from tasks.cloze_samples import InputExample, stack_rows
 
 CHOICE_TASKS = ("copa", "record", "race", "squad-cloze")
@@ -29,8 +30,9 @@ def classifier_texts(task: str, example: InputExample) -> list[tuple[str, str | 
     if task == "multirc":
         return [(a, b + " answer: " + meta["answer"])]
     if task == "copa":
+        # GLM standardised COPA's punctuation here, for the classification head only
         joiner = " because" if meta["question"] == "cause" else " so"
-        return [(a + joiner, meta[c]) for c in ("choice1", "choice2")]
+        return [(standardize(a) + joiner, standardize(meta[c])) for c in ("choice1", "choice2")]
     if task == "record":
         return [(a, b.replace("@placeholder", c)) for c in meta["candidates"]]
     if task == "race":
