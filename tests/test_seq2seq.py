@@ -205,10 +205,14 @@ def test_squad_windows_and_answers(tmp_path, vocab_dir, gpt2):
 def test_rouge_postprocessing_and_scores():
     text = "one two three [SEP] the cat sat on the mat [SEP] the cat sat on a mat today"
     assert clean_prediction(text, fix=False) == "the cat sat on the mat"
+    # GLM compares with all earlier sentences together (lower-cased), not one by one
+    first, second = "Alpha beta gamma delta epsilon", "zeta eta theta iota kappa"
+    text = f"{first} [SEP] {second} [SEP] alpha beta gamma zeta eta theta"
+    assert clean_prediction(text, fix=False) == f"{first}\n{second}"
     same = rouge_scores(["the cat sat on the mat"], ["the cat sat on the mat"])
-    assert same == {"rouge-1": 100.0, "rouge-2": 100.0, "rouge-l": 100.0}
+    assert same == {"rouge-1": 1.0, "rouge-2": 1.0, "rouge-l": 1.0}  # fractions, as GLM's
     partial = rouge_scores(["the cat sat on the mat"], ["a dog sat on the rug"], postprocess=False)
-    assert partial["rouge-1"] == pytest.approx(50.0) and partial["rouge-2"] == pytest.approx(40.0)
+    assert partial["rouge-1"] == pytest.approx(0.5) and partial["rouge-2"] == pytest.approx(0.4)
 
 
 def test_squad_scores_and_first_answers():
@@ -241,7 +245,7 @@ def test_rouge_of_files(tmp_path):
     (tmp_path / "h").write_text("the cat sat on the mat [SEP] it was fine\nabc\n")
     (tmp_path / "r").write_text("a cat sat on a mat [SEP] it was fine\nabc\n")
     scores = rouge_files(tmp_path / "h", tmp_path / "r")
-    assert scores["rouge-1"] == pytest.approx((100 * 7 / 9 + 100) / 2)
+    assert scores["rouge-1"] == pytest.approx((7 / 9 + 1) / 2)
     (tmp_path / "r").write_text("one line\n")
     with pytest.raises(ValueError, match="has 2 lines but"):
         rouge_files(tmp_path / "h", tmp_path / "r")
