@@ -1,7 +1,8 @@
 """Seq2seq metrics: ROUGE-1/2/L (``rouge-score``) and SQuAD exact match / F1.
 
 ROUGE follows GLM's post-processing of predictions: a prediction is split into sentences at
-``[SEP]``; outputs of a WordPiece tokenizer are re-joined (``fix_tokenization``); sentences of
+``[SEP]``; each sentence gets GLM's fix (``rouge_fix``: WordPiece outputs re-tokenised PTB-style,
+Gigaword's ``[UNK]`` back to ``UNK``, others as they are); sentences of
 at most 4 words, and sentences with more than 70 % of their words in the earlier ones, are
 dropped. Scores are the mean F1 over examples as a fraction (0-1, GLM's scale), with the
 Porter stemmer, ROUGE-L on newline-separated sentences (``rougeLsum``). ``rouge-score``
@@ -22,19 +23,19 @@ from rouge_score import rouge_scorer
 
 from common.errors import exit_on_bad_input
 from tasks.answers import normalize_answer, token_f1
-from tasks.seq2seq.detokenize import fix_tokenization
+from tasks.seq2seq.detokenize import rouge_fix
 
 SENTENCE_SEPARATOR = "[SEP]"
 MIN_SENTENCE_WORDS = 5
 DUPLICATE_OVERLAP = 0.7
 
 
-def _sentences(text: str, fix: bool) -> list[str]:
-    parts = [s.strip() for s in text.split(SENTENCE_SEPARATOR)]
-    return [fix_tokenization(s) if fix else s for s in parts if s]
+def _sentences(text: str, fix: str | None) -> list[str]:
+    parts = [rouge_fix(s, fix).strip() for s in text.strip().split(SENTENCE_SEPARATOR)]
+    return [s for s in parts if s]
 
 
-def clean_prediction(text: str, fix: bool) -> str:
+def clean_prediction(text: str, fix: str | None) -> str:
     """GLM's prediction post-processing; sentences joined by newlines. A sentence is a
     duplicate when more than 70 % of its (lower-cased) words occur in the earlier sentences
     of at least 5 words, kept or not, taken together."""
@@ -50,7 +51,7 @@ def clean_prediction(text: str, fix: bool) -> str:
     return "\n".join(kept)
 
 
-def clean_reference(text: str, fix: bool) -> str:
+def clean_reference(text: str, fix: str | None) -> str:
     return "\n".join(_sentences(text, fix))
 
 
@@ -58,19 +59,22 @@ def rouge_scores(
     predictions: Sequence[str],
     references: Sequence[str],
     postprocess: bool = True,
-    fix: bool = False,
+    fix: str | None = None,
 ) -> dict[str, float]:
     """``rouge-1``, ``rouge-2``, ``rouge-l`` (mean F1, a fraction); ``postprocess`` applies
-    GLM's sentence filtering to the predictions."""
+    GLM's sentence filtering to the predictions; ``fix`` is GLM's per-sentence fix
+    (``rouge_fix``: "ptb", "gigaword" or None)."""
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeLsum"], use_stemmer=True)
     totals = {"rouge1": 0.0, "rouge2": 0.0, "rougeLsum": 0.0}
     for prediction, reference in zip(predictions, references, strict=True):
+        pair = (reference, prediction)
         if postprocess:
-            prediction = clean_prediction(prediction, fix)
-            reference = clean_reference(reference, fix)
-        for key, score in scorer.score(reference, prediction).items():
+            # GLM's in-training metric passed the prediction as the target: F1 is symmetric
+            # for ROUGE-1/2 but not for the summary-level ROUGE-L, so keep its order
+            pair = (clean_prediction(prediction, fix), clean_reference(reference, fix))
+        for key, score in scorer.score(*pair).items():
             totals[key] += score.fmeasure
     n = max(len(predictions), 1)
     return {
@@ -125,8 +129,8 @@ def rouge_files(hyps: Path, refs: Path, postprocess: bool = False) -> dict[str, 
         raise ValueError(f"{hyps} has {len(lines[0])} lines but {refs} has {len(lines[1])}")
     if postprocess:
         return rouge_scores(lines[0], lines[1], postprocess=True)
-    hyp_text = [clean_reference(line, fix=False) for line in lines[0]]
-    ref_text = [clean_reference(line, fix=False) for line in lines[1]]
+    hyp_text = [clean_reference(line, fix=None) for line in lines[0]]
+    ref_text = [clean_reference(line, fix=None) for line in lines[1]]
     return rouge_scores(hyp_text, ref_text, postprocess=False)
 
 

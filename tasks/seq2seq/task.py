@@ -153,7 +153,14 @@ def evaluate(
             Path(output_dir) / f"{split}.scores.jsonl", score_records(dataset, hyps, hypotheses)
         )
     if scoring in ("rouge", "blank"):
-        fix = config.bert_tokenizer or config.run.name == "gigaword"
+        # GLM's choice of fix: the BERT tokenizer's outputs first, then Gigaword's [UNK]
+        fix = (
+            "ptb"
+            if config.bert_tokenizer
+            else "gigaword"
+            if config.run.name == "gigaword"
+            else None
+        )
         return rouge_scores(hyps, refs, fix=fix)
     qids = [ex.meta["qid"] for ex in dataset.examples]
     predictions = first_answers(qids, hyps)
