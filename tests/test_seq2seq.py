@@ -237,7 +237,7 @@ def test_rouge_postprocessing_and_scores():
 
 
 def test_squad_scores_and_first_answers():
-    predictions = first_answers(["a", "a", "b", "c"], ["N/A", "The Paris", "N/A", "1,000 men"])
+    predictions = first_answers(["a", "a", "b", "c"], ["N/A", "The Paris", "n / a", "1,000 men"])
     assert predictions == {"a": "The Paris", "b": "", "c": "1,000 men"}
     scores = squad_scores(predictions, {"a": ["Paris"], "b": [], "c": ["1000 soldiers"]})
     assert scores["EM"] == pytest.approx(200 / 3)

@@ -153,11 +153,12 @@ def encode_cmrc(
 
 
 def first_answers(qids: list[str], predictions: list[str]) -> dict[str, str]:
-    """Per question, its first prediction that is not ``N/A`` ("" when all are)."""
+    """Per question, its first prediction that is not ``N/A`` ("" when all are); like GLM,
+    any case and spacing of "n/a" counts as ``N/A``."""
     best: dict[str, str] = {}
     for qid, text in zip(qids, predictions, strict=True):
         text = text.strip()
-        if best.get(qid, "") == "" and text != NO_ANSWER:
+        if best.get(qid, "") == "" and text.lower().replace(" ", "") != "n/a":
             best[qid] = text
         best.setdefault(qid, "")
     return best
