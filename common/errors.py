@@ -23,17 +23,4 @@ def exit_on_bad_input(prog: str) -> Iterator[None]:
             raise
         message = " ".join(str(error).split("\n")) or type(error).__name__
         print(f"{prog}: error: {message} (GLM_TRACEBACK=1 shows where)", file=sys.stderr)
-        _close_process_group()
         raise SystemExit(2) from None
-
-
-def _close_process_group() -> None:
-    """Shut down a live process group before exiting.
-
-    Interpreter teardown with gloo's worker threads still running can abort the process
-    ("terminate called without an active exception", exit -6) after the error line was printed;
-    closing the group first makes the exit status the documented 2.
-    """
-    dist = sys.modules.get("torch.distributed")
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
