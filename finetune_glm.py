@@ -18,7 +18,9 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 import mpu
+from common.atomic import sweep_stale_temporaries
 from common.errors import exit_on_bad_input
+from common.paths import check_writable_folder
 from data_utils.tokenization import build_tokenizer
 from tasks import TaskSpec, get_task
 from tasks.cloze_samples import collate
@@ -143,15 +145,31 @@ def prepare_model(args: GLMArgs, spec: TaskSpec, config: TaskConfig, tokenizer, 
     return model
 
 
+def check_inputs(args: GLMArgs) -> None:
+    """Before any setup: ``--data-dir`` is a folder with files in it and ``--save`` can be
+    written (stale temporaries of dead runs in it are removed)."""
+    data_dir = args.data.data_dir
+    if data_dir and not Path(data_dir).is_dir():
+        raise FileNotFoundError(
+            f"--data-dir {data_dir} is not a folder: point it at the task's data "
+            "(e.g. the folder holding COPA's train.jsonl and val.jsonl)"
+        )
+    if data_dir and not any(Path(data_dir).iterdir()):
+        raise FileNotFoundError(
+            f"--data-dir {data_dir} is empty: point it at the folder holding the task's files"
+        )
+    save = args.checkpoint.save
+    if save is not None:
+        check_writable_folder(save, "--save")
+        if Path(save).is_dir() and mpu.is_rank_0():
+            sweep_stale_temporaries(save, "finetune_glm.py")
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv, description="GLM finetuning and evaluation")
     if args.task.task is None:
         raise ValueError("--task is required (e.g. --task copa)")
-    if args.data.data_dir and not Path(args.data.data_dir).is_dir():
-        raise FileNotFoundError(
-            f"--data-dir {args.data.data_dir} is not a folder: point it at the task's data "
-            "(e.g. the folder holding COPA's train.jsonl and val.jsonl)"
-        )
+    check_inputs(args)
     spec = get_task(args.task.task)
     parallel = args.parallel
     device = mpu.initialize_distributed(

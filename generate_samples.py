@@ -30,7 +30,8 @@ from tqdm import tqdm
 
 import mpu
 from checkpoint_io.inference import inference_dtype, load_inference_model
-from common.errors import exit_on_bad_input
+from common.errors import exit_on_bad_input, reporting_write_errors
+from common.paths import check_not_an_input, check_output_file, read_utf8_lines
 from data_utils.tokenization import GLMTokenizer, build_tokenizer
 from model import GLMModel
 from model.blank_filling import FillResult, fill_blanks, fill_blanks_batch, prepare_blank_input
@@ -148,23 +149,35 @@ def run_batch(
     out: TextIO | None,
     batch_size: int,
 ) -> None:
-    progress = tqdm(total=len(lines), desc="filling", unit="text", disable=out is None)
-    for start in range(0, len(lines), batch_size):
-        chunk = lines[start : start + batch_size]
-        for record in fill_lines(model, tokenizer, config, gen, chunk):
+    # A context manager: a failed write closes the bar before the error line is printed.
+    with tqdm(total=len(lines), desc="filling", unit="text", disable=out is None) as progress:
+        for start in range(0, len(lines), batch_size):
+            chunk = lines[start : start + batch_size]
+            for record in fill_lines(model, tokenizer, config, gen, chunk):
+                if out is not None:
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
             if out is not None:
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        if out is not None:
-            out.flush()
-        progress.update(len(chunk))
-    progress.close()
+                out.flush()
+            progress.update(len(chunk))
+
+
+def check_files(input_file: str | None, output_file: str | None) -> list[str] | None:
+    """Before any setup: the input file's lines (None: read stdin later), and an output file
+    that can be written and is not the input (whatever the spelling: links, relative paths)."""
+    lines = None
+    if input_file is not None:
+        lines = read_utf8_lines(input_file, "--input-file")
+    if output_file is not None:
+        check_output_file(output_file, "--output-file")
+        if input_file is not None:
+            check_not_an_input(("--output-file", output_file), [("--input-file", input_file)])
+    return lines
 
 
 def read_lines(path: str | None) -> list[str]:
     if path is None:
         return sys.stdin.read().splitlines()
-    with open(path, encoding="utf-8") as f:
-        return f.read().splitlines()
+    return read_utf8_lines(path, "--input-file")
 
 
 def open_output(path: str | None) -> TextIO | None:
@@ -177,7 +190,9 @@ def open_output(path: str | None) -> TextIO | None:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv, description="GLM blank filling")
+    files = args.generation
     with exit_on_bad_input("generate_samples.py"):
+        given = check_files(files.input_file, files.output_file) if mpu.is_rank_0() else None
         device = setup_device(args)
         tokenizer = build_tokenizer(args.tokenizer_config())
         model = load_model(args, tokenizer.vocab_size, device)
@@ -187,13 +202,18 @@ def main(argv: list[str] | None = None) -> None:
     if interactive:
         run_interactive(model, tokenizer, config, gen)
         return
-    lines = share(read_lines(args.generation.input_file) if mpu.is_rank_0() else None)
-    out = open_output(args.generation.output_file)
-    try:
-        run_batch(model, tokenizer, config, gen, lines, out, args.train.batch_size)
-    finally:
-        if out not in (None, sys.stdout):
-            out.close()
+    lines = share((given if given is not None else read_lines(None)) if mpu.is_rank_0() else None)
+    written = files.output_file or "<stdout>"
+    with (
+        exit_on_bad_input("generate_samples.py"),
+        reporting_write_errors(written, "--output-file"),
+    ):
+        out = open_output(files.output_file)
+        try:
+            run_batch(model, tokenizer, config, gen, lines, out, args.train.batch_size)
+        finally:
+            if out not in (None, sys.stdout):
+                out.close()
 
 
 if __name__ == "__main__":

@@ -18,12 +18,14 @@ import torch
 
 import mpu
 from checkpoint_io import load_model_checkpoint
+from common.atomic import sweep_stale_temporaries
 from common.errors import exit_on_bad_input
+from common.paths import check_writable_folder
 from data_utils.blank_infilling import BlankInfillingCollator, InfillIds
 from data_utils.datasets import DataConfig, PackingIds, build_block_datasets
 from data_utils.samplers import build_pretrain_loader
 from data_utils.store_paths import resolve_stores
-from data_utils.token_store import tokenizer_fingerprint
+from data_utils.token_store import TokenStore, tokenizer_fingerprint
 from data_utils.tokenization import build_tokenizer
 from model import GLMModel
 from mpu import initialize_distributed, set_random_seed
@@ -73,8 +75,8 @@ def build_loaders(args: GLMArgs, tokenizer, state: TrainState):
     data = args.data
     config = DataConfig(
         train_data=tuple(resolve_stores(data.train_data or ())),
-        valid_data=tuple(resolve_stores(data.valid_data or ())),
-        test_data=tuple(resolve_stores(data.test_data or ())),
+        valid_data=tuple(resolve_stores(data.valid_data or (), "--valid-data")),
+        test_data=tuple(resolve_stores(data.test_data or (), "--test-data")),
         split=data.split,
         seq_length=data.seq_length,
         non_sentence_start=data.non_sentence_start,
@@ -157,8 +159,29 @@ def start_state(args: GLMArgs, engine, loaded: dict | None) -> TrainState:
     return state
 
 
+def check_inputs(args: GLMArgs) -> None:
+    """Before any setup: every token store opens (header, file sizes, offsets) and ``--save``
+    can be written; stale temporaries of dead runs in it are removed."""
+    data = args.data
+    for flag, entries in (
+        ("--train-data", data.train_data),
+        ("--valid-data", data.valid_data),
+        ("--test-data", data.test_data),
+    ):
+        for store in resolve_stores(entries or (), flag):
+            try:
+                TokenStore(store)
+            except (OSError, ValueError) as error:
+                raise ValueError(f"{flag}: {error}") from None
+    if args.checkpoint.save is not None:
+        check_writable_folder(args.checkpoint.save, "--save")
+        if Path(args.checkpoint.save).is_dir() and mpu.is_rank_0():
+            sweep_stale_temporaries(args.checkpoint.save, "pretrain_glm.py")
+
+
 def main(argv: list[str] | None = None) -> TrainState:
     args = parse_args(argv, "GLM pretraining")
+    check_inputs(args)
     parallel = args.parallel
     device = initialize_distributed(
         parallel.model_parallel_size, parallel.distributed_backend, parallel.local_rank

@@ -18,12 +18,14 @@ import logging
 import multiprocessing as mp
 import os
 import time
+import zlib
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import zstandard
 from tqdm import tqdm
 
 from common.errors import exit_on_bad_input
@@ -39,7 +41,12 @@ from data_utils.corpora import (
     punctuation_standardization,
     resolve_inputs,
 )
-from data_utils.token_store import TokenStoreWriter, token_dtype, tokenizer_fingerprint
+from data_utils.preprocess_checks import check_documents, check_encoding, check_output
+from data_utils.token_store import (
+    TokenStoreWriter,
+    token_dtype,
+    tokenizer_fingerprint,
+)
 from data_utils.tokenization import TOKENIZER_TYPES, TokenizerConfig, build_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -201,10 +208,23 @@ def _process(units: list[Unit]) -> ChunkResult:
     return _WORKER.process(units)
 
 
+def _units(path: Path, reader: ReaderConfig) -> Iterator[Unit]:
+    """The records of one input; a damaged compressed file is one line naming it."""
+    try:
+        yield from iter_units(path, reader)
+    except (OSError, EOFError, zlib.error, zstandard.ZstdError) as error:
+        if not file_format(path)[1]:
+            raise
+        raise ValueError(
+            f"{path} cannot be decompressed ({error}): the file is damaged or cut short; "
+            "copy it again (records read before the damage are not kept)"
+        ) from None
+
+
 def _chunks(sources, chunk_bytes: int) -> Iterator[list[Unit]]:
     chunk, size = [], 0
     for path, reader in sources:
-        for unit in iter_units(path, reader):
+        for unit in _units(path, reader):
             chunk.append(unit)
             size += len(unit.payload)
             if size >= chunk_bytes:
@@ -303,6 +323,7 @@ def preprocess(config: PreprocessConfig) -> PreprocessReport:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one core per worker
     start = time.perf_counter()
     sources = resolve_inputs(list(config.inputs), config.reader, config.corpus_paths)
+    check_output(config, sources)
     tokenizer = build_tokenizer(config.tokenizer)
     if config.uses_punkt:
         load_punkt()  # fail before any work when NLTK_DATA lacks punkt
@@ -326,6 +347,8 @@ def preprocess(config: PreprocessConfig) -> PreprocessReport:
                 report.documents += 1
                 report.tokens += len(tokens)
             bar.update(result.nbytes)
+        check_documents(report, config.inputs)
+        check_encoding(report)  # before the store is committed: a failed check leaves nothing
         writer.stats = report.header_stats()
     report.seconds = time.perf_counter() - start
     return report

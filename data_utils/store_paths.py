@@ -12,7 +12,7 @@ from pathlib import Path
 from data_utils.corpora import NAMED_CORPORA
 
 
-def resolve_stores(entries: Sequence[str]) -> list[str]:
+def resolve_stores(entries: Sequence[str], flag: str = "--train-data") -> list[str]:
     """Store folders for ``entries``; a missing one is an error that says how to build it."""
     stores = []
     for entry in entries:
@@ -21,7 +21,7 @@ def resolve_stores(entries: Sequence[str]) -> list[str]:
             path = Path(os.environ.get("GLM_DATA_DIR", "data")) / entry
         if not (path / "header.json").is_file():
             raise FileNotFoundError(
-                f"no token store at {path} for --train-data {entry}: build it with "
+                f"no token store at {path} for {flag} {entry}: build it with "
                 f"`python scripts/preprocess_data.py --input <corpus files> --output {path}` "
                 "(corpus names read GLM_CORPUS_<NAME>; stores of names live in $GLM_DATA_DIR)"
             )

@@ -145,7 +145,7 @@ PRETRAIN_CASES = _cases(
     PRETRAIN,
     [
         ("missing-store", "--train-data {ws}/nope", ["nope", "preprocess_data.py"]),
-        ("not-a-store", "--train-data {ws}/thesis", ["thesis", "header.json"]),
+        ("not-a-store", "--train-data {ws}/thesis", ["thesis", "--train-data"]),
         ("header-not-json", "--train-data {ws}/store_badjson", ["store_badjson/header.json"]),
         ("header-missing-key", "--train-data {ws}/store_nokey", ["header.json", "num_tokens"]),
         ("store-of-another-format", "--train-data {ws}/store_format", ["store_format"]),
@@ -175,14 +175,14 @@ PRETRAIN_CASES = _cases(
         (
             "load-other-heads",
             "--load {ws}/ckpt --num-attention-heads 8",
-            ["--num-attention-heads 8", "4", "ckpt"],
+            ["--num-attention-heads", "8", "4", "ckpt"],
         ),
         (
             "load-other-hidden-size",
             "--load {ws}/ckpt --hidden-size 128",
-            ["--hidden-size 128", "64"],
+            ["--hidden-size", "128", "64"],
         ),
-        ("load-other-layers", "--load {ws}/ckpt --num-layers 3", ["--num-layers 3", "2"]),
+        ("load-other-layers", "--load {ws}/ckpt --num-layers 3", ["--num-layers", "ckpt"]),
         ("load-config-not-json", "--load {ws}/ckpt_badconfig", ["config.json"]),
         ("save-under-a-file", "--save {ws}/corpus.jsonl/runs", ["--save", "corpus.jsonl"]),
         ("heads-do-not-divide", "--num-attention-heads 5", ["--num-attention-heads 5"]),
@@ -202,7 +202,7 @@ FINETUNE_CASES = _cases(
         (
             "load-pretrained-other-heads",
             "--load-pretrained {ws}/ckpt --num-attention-heads 8",
-            ["--num-attention-heads 8", "4"],
+            ["--num-attention-heads", "8", "4"],
         ),
         ("deepspeed-config-not-json", "--deepspeed_config {ws}/ds_bad.json", ["ds_bad.json"]),
         ("save-under-a-file", "--save {ws}/corpus.jsonl/ft", ["--save", "corpus.jsonl"]),
@@ -260,7 +260,7 @@ GENERATE_CASES = _cases(
         (
             "weights-other-heads",
             "--num-attention-heads 8",
-            ["--num-attention-heads 8", "4"],
+            ["--num-attention-heads", "8", "4"],
         ),
         ("weights-truncated", "--load-pretrained {ws}/ckpt_trunc", ["ckpt_trunc"]),
         (
