@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.errors import exit_on_bad_input  # noqa: E402
+from common.paths import check_not_an_input  # noqa: E402
 
 FIELDS = ("article", "highlights")
 
@@ -32,6 +33,19 @@ def convert(csv_path: Path, out_dir: Path, split: str, separator: str) -> int:
     """Write ``{split}.source`` and ``{split}.target``; returns the number of examples."""
     if not csv_path.is_file():
         raise FileNotFoundError(f"{csv_path} does not exist: give the CSV of split {split}")
+    outputs = [out_dir / f"{split}.source", out_dir / f"{split}.target"]
+    for output in outputs:
+        check_not_an_input(("OUT_DIR", output), [(f"the CSV of split {split}", csv_path)])
+    try:
+        return _convert(csv_path, outputs, separator)
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{csv_path} is not UTF-8 (byte {error.object[error.start]:#x} at byte offset "
+            f"{error.start}): convert it first (e.g. `iconv -f latin1 -t utf-8`)"
+        ) from None
+
+
+def _convert(csv_path: Path, outputs: list[Path], separator: str) -> int:
     sources, targets = [], []
     with csv_path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
@@ -48,9 +62,9 @@ def convert(csv_path: Path, out_dir: Path, split: str, separator: str) -> int:
             targets.append(separator.join(sentences))
     if not sources:
         raise ValueError(f"{csv_path} is empty: expected rows of {FIELDS}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{split}.source").write_text("\n".join(sources) + "\n", encoding="utf-8")
-    (out_dir / f"{split}.target").write_text("\n".join(targets) + "\n", encoding="utf-8")
+    outputs[0].parent.mkdir(parents=True, exist_ok=True)
+    outputs[0].write_text("\n".join(sources) + "\n", encoding="utf-8")
+    outputs[1].write_text("\n".join(targets) + "\n", encoding="utf-8")
     return len(sources)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common.errors import exit_on_bad_input  # noqa: E402
+from common.paths import check_not_an_input  # noqa: E402
 from tasks.superglue.multichoice import copa_to_multichoice  # noqa: E402
 from tasks.task_io import read_jsonl  # noqa: E402
 
@@ -20,14 +22,16 @@ def main() -> None:
     parser.add_argument("source", type=Path, help="COPA .jsonl file")
     parser.add_argument("target", type=Path, help="output multichoice .jsonl file")
     args = parser.parse_args()
-    records = [
-        copa_to_multichoice(
-            {k: rec.get(k) for k in ("premise", "choice1", "choice2", "question", "label")}
-        )
-        for rec in read_jsonl(args.source)
-    ]
-    args.target.parent.mkdir(parents=True, exist_ok=True)
-    args.target.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with exit_on_bad_input("convert_copa_multichoice.py"):
+        check_not_an_input(("target", args.target), [("source", args.source)])
+        records = [
+            copa_to_multichoice(
+                {k: rec.get(k) for k in ("premise", "choice1", "choice2", "question", "label")}
+            )
+            for rec in read_jsonl(args.source)
+        ]
+        args.target.parent.mkdir(parents=True, exist_ok=True)
+        args.target.write_text("".join(json.dumps(r) + "\n" for r in records))
     print(f"wrote {len(records)} examples to {args.target}")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.errors import exit_on_bad_input  # noqa: E402
+from common.paths import check_not_an_input  # noqa: E402
 
 OBJECTIVES = {"": "all", "_bert": "token spans", "_sentence": "sentences", "_gpt": "document"}
 
@@ -87,7 +88,10 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv)
     with exit_on_bad_input("plot_metrics.py"):
         series = read_series(args.run_dir / "metrics.jsonl")
-        out = draw(series, args.out or args.run_dir / "training_curves.png", args.run_dir.name)
+        out = args.out or args.run_dir / "training_curves.png"
+        metrics = [("RUN_DIR", m) for m in args.run_dir.glob("*.jsonl")]
+        check_not_an_input(("--out", out), metrics)
+        out = draw(series, out, args.run_dir.name)
     print(f"training curves: {out}")
     return out
 
