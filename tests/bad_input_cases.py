@@ -289,6 +289,7 @@ CHANGE_MP_CASES = _cases(
         ("nan-weights", "{ws}/ckpt_nan 2", ["ckpt_nan", "final_layernorm.weight", "NaN"]),
         ("half-copied-shard", "{ws}/ckpt_mp2_half 1", ["ckpt_mp2_half", "mp_rank_01"]),
         ("half-copied-folder", "{ws}/ckpt_mp2_gone 1", ["ckpt_mp2_gone", "mp_rank_01"]),
+        ("checksum-mismatch", "{ws}/ckpt_mp2_flip 1", ["ckpt_mp2_flip", "mp_rank_00"]),
         ("rank-missing-same-size", "{ws}/ckpt_mp2_missing 1 --out {ws}/o", ["mp_rank_01"]),
     ],
 )
@@ -311,6 +312,7 @@ EXPORT_CASES = _cases(
         ("nan-weights", f"{{ws}}/ckpt_nan {EXPORT}", ["ckpt_nan", "NaN"]),
         ("half-copied-shard", f"{{ws}}/ckpt_mp2_half {EXPORT}", ["mp_rank_01"]),
         ("rank-missing", f"{{ws}}/ckpt_mp2_missing {EXPORT}", ["mp_rank_01"]),
+        ("checksum-mismatch", f"{{ws}}/ckpt_mp2_flip {EXPORT}", ["mp_rank_00"]),
         (
             "shard-overwritten",
             f"{{ws}}/ckpt_corrupt {EXPORT}",
@@ -456,12 +458,16 @@ def _manifest_variants(ws: Path) -> None:
     from interop.reshard import reshard_folder
 
     reshard_folder(ws / "ckpt", 2, out=ws / "ckpt_mp2")
-    for name in ("half", "gone"):
+    for name in ("half", "gone", "flip"):
         shutil.copytree(ws / "ckpt_mp2", ws / f"ckpt_mp2_{name}")
     tag = (ws / "ckpt_mp2/latest_checkpointed_iteration.txt").read_text().strip()
     shard = ws / f"ckpt_mp2_half/{tag}/mp_rank_01_model_states.pt"
     os.truncate(shard, shard.stat().st_size // 2)
     (ws / f"ckpt_mp2_gone/{tag}/mp_rank_01_model_states.pt").unlink()
+    shard = ws / f"ckpt_mp2_flip/{tag}/mp_rank_00_model_states.pt"
+    with open(shard, "r+b") as handle:  # 4 KB overwritten: same size, other checksum
+        handle.seek(shard.stat().st_size // 2)
+        handle.write(b"\x00\x01" * 2048)
 
 
 def _hf_variants(ws: Path) -> None:
