@@ -108,7 +108,7 @@ def create_app(service: FillService) -> FastAPI:
             queued=engine.queued,
             max_batch_size=service.config.max_batch_size,
             max_queue=service.config.max_queue,
-            steps=engine.steps,
+            steps=engine.decoder.steps,
             completed=engine.completed,
             cancelled=engine.cancelled,
             generated_tokens=engine.generated_tokens,

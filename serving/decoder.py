@@ -98,6 +98,7 @@ class BatchDecoder:
         self.device = model_device(model)
         self.cache = SlotCache(model, max_rows)
         self.rows: list[_Row] = []
+        self.steps = 0  # decoding steps run
 
     @property
     def free_rows(self) -> int:
@@ -126,6 +127,7 @@ class BatchDecoder:
         positions = torch.tensor([r.position() for r in rows], device=self.device)
         self.cache.begin_step(len(rows))
         logits = step_logits(self.model, self.cache, tokens, positions.view(-1, 2, 1))
+        self.steps += 1
         events: list[Event] = []
         finished = []
         for i, (row, token) in enumerate(zip(rows, self._choose(logits), strict=True)):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 import math
 import threading
@@ -130,9 +131,9 @@ class Engine:
         self._cond = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="glm-decoding", daemon=True)
-        self._ids = iter(range(1 << 62))
+        self._ids = itertools.count()
         self._mean_seconds = 1.0  # a job's recent time in the batch, for Retry-After
-        self.steps = self.completed = self.cancelled = self.generated_tokens = 0
+        self.completed = self.cancelled = self.generated_tokens = 0
 
     @property
     def queued(self) -> int:
@@ -236,7 +237,6 @@ class Engine:
 
     def _publish(self, events: list[Event], error: str | None) -> None:
         now = time.perf_counter()
-        self.steps += 1
         with self._cond:
             if error is not None:
                 for job in self._running.values():

@@ -98,7 +98,7 @@ class ServerProcess:
         self.client = Client(port)
         with open(self.log, "w") as out:
             self.process = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=dict(os.environ, OMP_NUM_THREADS="1", **(env or {})),
+                command, cwd=REPO_ROOT, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
 

@@ -121,3 +121,30 @@ def test_the_queue_is_bounded(reference_dir, vocab_dir):
 
     assert asyncio.run(submit_six()) == 5  # 2 rows + 3 waiting, the loop not started
     assert engine.queued == 5
+
+
+@pytest.mark.parametrize("batching", ["continuous", "window"])
+def test_when_a_waiting_request_joins(reference_dir, vocab_dir, batching):
+    """Continuous: at the next step. Window: once the running batch has drained (the first
+    request fills 24 tokens, 4 of them are out when the second arrives)."""
+    model, tokenizer, texts, ids = setup(reference_dir, vocab_dir)
+    blank = prepare_blank_input(tokenizer, texts[0], GREEDY, 256)
+    config = ServeConfig(max_batch_size=4, batching=batching, batch_window_ms=1)
+    engine = Engine(BatchDecoder(model, ids, 4), config)
+
+    def iterate() -> Plan:
+        plan = engine._plan()
+        execute(engine.decoder, plan)
+        return plan
+
+    async def steps_until_the_second_joins() -> int:
+        engine.submit(engine.new_job(blank, GREEDY, stream=False))
+        with torch.inference_mode():
+            assert len(iterate().admit) == 1
+            for _ in range(3):
+                iterate()
+            engine.submit(engine.new_job(blank, GREEDY, stream=False))
+            return next(step for step in range(1, 100) if iterate().admit)
+
+    steps = asyncio.run(steps_until_the_second_joins())
+    assert steps == (1 if batching == "continuous" else 21)
