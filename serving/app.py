@@ -109,6 +109,7 @@ def create_app(service: FillService) -> FastAPI:
             max_batch_size=service.config.max_batch_size,
             max_queue=service.config.max_queue,
             steps=engine.decoder.steps,
+            decoded_tokens=engine.decoder.decoded_tokens,
             completed=engine.completed,
             cancelled=engine.cancelled,
             generated_tokens=engine.generated_tokens,

@@ -98,7 +98,7 @@ class BatchDecoder:
         self.device = model_device(model)
         self.cache = SlotCache(model, max_rows)
         self.rows: list[_Row] = []
-        self.steps = 0  # decoding steps run
+        self.steps = self.decoded_tokens = 0  # steps run, tokens drawn (one per row a step)
 
     @property
     def free_rows(self) -> int:
@@ -128,6 +128,7 @@ class BatchDecoder:
         self.cache.begin_step(len(rows))
         logits = step_logits(self.model, self.cache, tokens, positions.view(-1, 2, 1))
         self.steps += 1
+        self.decoded_tokens += len(rows)
         events: list[Event] = []
         finished = []
         for i, (row, token) in enumerate(zip(rows, self._choose(logits), strict=True)):

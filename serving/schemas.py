@@ -60,7 +60,7 @@ class FillRequest(BaseModel):
 
 class Usage(BaseModel):
     context_tokens: int
-    generated_tokens: int
+    generated_tokens: int = Field(description="tokens of the fills answered")
     blanks: int
 
 
@@ -101,9 +101,10 @@ class Health(BaseModel):
     max_batch_size: int
     max_queue: int
     steps: int
+    decoded_tokens: int = Field(description="tokens drawn, one per running request a step")
     completed: int
     cancelled: int
-    generated_tokens: int
+    generated_tokens: int = Field(description="tokens of the fills answered")
 
 
 FILL_EXAMPLES = {
