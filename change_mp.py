@@ -79,10 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"wrote release checkpoint at MP={result.target_mp} to {result.out}")
             return 0
-        from checkpoint_io import locate_checkpoint
+        from checkpoint_io import open_checkpoint
         from interop.reshard import reshard_folder
 
-        current = locate_checkpoint(args.checkpoint).num_shards
+        # opening checks the shard count against the shapes: a missing rank is not "MP 1"
+        current = open_checkpoint(args.checkpoint, ranks=[0], verify=False).location.num_shards
         if current == args.target_mp and not args.safetensors and args.out is None:
             print(f"{args.checkpoint} is already at model-parallel size {current}: nothing to do")
             return 0

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 import mpu
 from common.errors import exit_on_bad_input
+from common.paths import check_writable_folder
 from data_utils.tokenization import build_tokenizer
 from tasks import TaskSpec, get_task
 from tasks.cloze_samples import collate
@@ -152,6 +153,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             f"--data-dir {args.data.data_dir} is not a folder: point it at the task's data "
             "(e.g. the folder holding COPA's train.jsonl and val.jsonl)"
         )
+    if args.checkpoint.save:
+        check_writable_folder(args.checkpoint.save, "--save")
     spec = get_task(args.task.task)
     parallel = args.parallel
     device = mpu.initialize_distributed(
@@ -175,7 +178,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         (data.dev, "dev") if args.task.eval_valid or data.test is None else (data.test, "test")
     )
     if dataset is None:
-        raise ValueError(f"--task {spec.name} found no dev or test data to evaluate")
+        where = f" in --data-dir {args.data.data_dir}" if args.data.data_dir else ""
+        raise ValueError(
+            f"--task {spec.name} found no dev or test data{where} to evaluate: check the folder "
+            "holds the task's files (e.g. val.jsonl, test.jsonl)"
+        )
     results = spec.evaluate(model, dataset, config, tokenizer, split, log_dir)
     kind = "test" if split == "test" else "validation"
     write_results(log_dir / "test_results.json", {**results, "type": kind})

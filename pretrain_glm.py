@@ -19,10 +19,11 @@ import torch
 import mpu
 from checkpoint_io import load_model_checkpoint
 from common.errors import exit_on_bad_input
+from common.paths import check_writable_folder
 from data_utils.blank_infilling import BlankInfillingCollator, InfillIds
 from data_utils.datasets import DataConfig, PackingIds, build_block_datasets
 from data_utils.samplers import build_pretrain_loader
-from data_utils.store_paths import resolve_stores
+from data_utils.store_paths import check_stores, resolve_stores
 from data_utils.token_store import tokenizer_fingerprint
 from data_utils.tokenization import build_tokenizer
 from model import GLMModel
@@ -73,8 +74,8 @@ def build_loaders(args: GLMArgs, tokenizer, state: TrainState):
     data = args.data
     config = DataConfig(
         train_data=tuple(resolve_stores(data.train_data or ())),
-        valid_data=tuple(resolve_stores(data.valid_data or ())),
-        test_data=tuple(resolve_stores(data.test_data or ())),
+        valid_data=tuple(resolve_stores(data.valid_data or (), "--valid-data")),
+        test_data=tuple(resolve_stores(data.test_data or (), "--test-data")),
         split=data.split,
         seq_length=data.seq_length,
         non_sentence_start=data.non_sentence_start,
@@ -157,8 +158,23 @@ def start_state(args: GLMArgs, engine, loaded: dict | None) -> TrainState:
     return state
 
 
+def check_inputs(args: GLMArgs) -> None:
+    """What the run will read and write, checked before the process group and DeepSpeed start."""
+    data = args.data
+    check_stores(
+        {
+            "--train-data": data.train_data or (),
+            "--valid-data": data.valid_data or (),
+            "--test-data": data.test_data or (),
+        }
+    )
+    if args.checkpoint.save:
+        check_writable_folder(args.checkpoint.save, "--save")
+
+
 def main(argv: list[str] | None = None) -> TrainState:
     args = parse_args(argv, "GLM pretraining")
+    check_inputs(args)
     parallel = args.parallel
     device = initialize_distributed(
         parallel.model_parallel_size, parallel.distributed_backend, parallel.local_rank

@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -84,6 +85,8 @@ def atomic_folder(out: str | Path, replace: bool = False) -> Iterator[Path]:
     if out.exists() and not replace:
         raise FileExistsError(f"output folder {out} already exists: remove it or choose another")
     out.parent.mkdir(parents=True, exist_ok=True)
+    # what a killed earlier run left beside ``out`` goes first, each with a line saying so
+    sweep_stale_temporaries(out.parent, Path(sys.argv[0]).name or "python")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         yield tmp
@@ -133,4 +136,16 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
         else:
             entry.unlink(missing_ok=True)
         removed.append(entry)
+    return removed
+
+
+def sweep_stale_temporaries(folder: str | Path, prog: str) -> list[Path]:
+    """``remove_stale_temporaries`` at a tool's start, with one line per leftover removed."""
+    removed = remove_stale_temporaries(folder)
+    for path in removed:
+        pid = _TEMP_NAME.match(path.name)["pid"]
+        print(
+            f"{prog}: removed {path}, left behind by process {pid} which is no longer running",
+            file=sys.stderr,
+        )
     return removed

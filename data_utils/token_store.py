@@ -61,6 +61,38 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return digest.hexdigest()
 
 
+def is_token_store(path: str | Path) -> bool:
+    """Whether ``path`` is a folder this module wrote (its header says so)."""
+    try:
+        header = json.loads((Path(path) / "header.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(header, dict) and header.get("format") == FORMAT
+
+
+def check_replaceable(path: Path, overwrite: bool) -> None:
+    """A new store may go to ``path``: nothing is there, or (with ``overwrite``) a token store.
+
+    ``--overwrite`` replaces only what preprocessing made; anything else at ``path`` is a
+    user's and stays.
+    """
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
+        return  # an empty folder made ready for the store: nothing to lose
+    if not is_token_store(path) or path.is_symlink():
+        what = "a file" if not path.is_dir() else "a folder"
+        if path.is_dir():
+            names = sorted(p.name for p in path.iterdir())[:3]
+            what += f" holding {', '.join(names)}" if names else " (empty)"
+        raise FileExistsError(
+            f"--output {path} exists and is not a token store ({what}): --overwrite replaces "
+            "only a token store; choose another --output (or remove it yourself)"
+        )
+    if not overwrite:
+        raise FileExistsError(f"--output {path} exists: pass --overwrite to replace it")
+
+
 class TokenStoreWriter:
     """Streams documents into a new store; use as a context manager.
 
@@ -70,8 +102,7 @@ class TokenStoreWriter:
 
     def __init__(self, path: str | Path, dtype: np.dtype, tokenizer: dict, overwrite: bool = False):
         self.path = Path(path)
-        if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{self.path} exists: pass --overwrite to replace it")
+        check_replaceable(self.path, overwrite)
         self.dtype = np.dtype(dtype)
         self._disk_dtype = self.dtype.newbyteorder("<")
         self.tokenizer = tokenizer  # {"name": ..., "fingerprint": ...} (see tokenizer_fingerprint)
@@ -121,24 +152,63 @@ class TokenStoreWriter:
         (self._tmp / "header.json").write_text(json.dumps(header, indent=1, sort_keys=True) + "\n")
 
 
+_REBUILD = "rebuild the store with scripts/preprocess_data.py"
+_HEADER_FIELDS = {
+    "format": str,
+    "version": int,
+    "dtype": str,
+    "num_documents": int,
+    "num_tokens": int,
+    "num_sentences": int,
+    "tokenizer": dict,
+}
+
+
+def read_header(path: Path) -> dict:
+    """The header of the store at ``path``, checked: one line naming what is wrong."""
+    header_file = path / "header.json"
+    if not header_file.is_file():
+        kind = "a folder" if path.is_dir() else "not a folder"
+        raise FileNotFoundError(
+            f"{path} is not a token store ({kind} without header.json): build it with "
+            "scripts/preprocess_data.py"
+        )
+    try:
+        header = json.loads(header_file.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{header_file} is not valid JSON ({error}): {_REBUILD}") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{header_file} does not hold a JSON object: {_REBUILD}")
+    if header.get("format") != FORMAT or header.get("version") != VERSION:
+        raise ValueError(
+            f"{path} has format {header.get('format')} version {header.get('version')}, "
+            f"expected {FORMAT} version {VERSION}: re-run preprocessing"
+        )
+    for key, kind in _HEADER_FIELDS.items():
+        if not isinstance(header.get(key), kind) or (kind is int and header[key] < 0):
+            raise ValueError(f"{header_file} lacks a valid {key}: {_REBUILD}")
+    if header["dtype"] not in ("uint8", "uint16", "uint32"):
+        raise ValueError(f"{header_file} has token dtype {header['dtype']!r}: {_REBUILD}")
+    return header
+
+
+def _first_descent(values: np.ndarray, chunk: int = 1 << 24) -> int | None:
+    """The first index ``i`` with ``values[i] < values[i - 1]``, read in chunks (the array may
+    be a memory map larger than memory)."""
+    for start in range(0, max(len(values) - 1, 0), chunk):
+        window = np.asarray(values[start : start + chunk + 1])
+        down = np.flatnonzero(window[1:] < window[:-1])
+        if len(down):
+            return start + int(down[0]) + 1
+    return None
+
+
 class TokenStore:
     """A token store opened read-only; arrays are memory-mapped, nothing is loaded eagerly."""
 
     def __init__(self, path: str | Path, fingerprint: str | None = None) -> None:
         self.path = Path(path)
-        header_file = self.path / "header.json"
-        if not header_file.is_file():
-            raise FileNotFoundError(
-                f"{self.path} is not a token store (no header.json): build it with "
-                "scripts/preprocess_data.py"
-            )
-        self.header = json.loads(header_file.read_text())
-        if self.header.get("format") != FORMAT or self.header.get("version") != VERSION:
-            raise ValueError(
-                f"{self.path} has format {self.header.get('format')} version "
-                f"{self.header.get('version')}, expected {FORMAT} version {VERSION}: "
-                "re-run preprocessing"
-            )
+        self.header = read_header(self.path)
         if fingerprint is not None and fingerprint != self.header["tokenizer"]["fingerprint"]:
             raise ValueError(
                 f"{self.path} was built with tokenizer {self.header['tokenizer']['name']} "
@@ -151,15 +221,41 @@ class TokenStore:
             "sentence_offsets.bin", "<i8", self.header["num_sentences"]
         )
         self.prompt_lengths = self._map("prompt_lengths.bin", "<u4", self.header["num_documents"])
+        self._check_offsets()
 
     def _map(self, name: str, dtype: str, count: int) -> np.ndarray:
+        """The file memory-mapped, after checking its size: a short file would be a SIGBUS
+        in whichever process first touches its missing pages."""
         file = self.path / name
         expected = count * np.dtype(dtype).itemsize
-        if not file.is_file() or file.stat().st_size != expected:
-            raise ValueError(f"{file} is missing or truncated (expected {expected} bytes)")
+        if not file.is_file():
+            raise FileNotFoundError(f"{file} is missing: {_REBUILD}")
+        if file.stat().st_size != expected:
+            raise ValueError(
+                f"{file} is truncated or damaged: {file.stat().st_size} bytes where its header "
+                f"says {expected}: {_REBUILD}"
+            )
         if count == 0:
             return np.zeros(0, dtype=dtype)
         return np.memmap(file, dtype=dtype, mode="r", shape=(count,))
+
+    def _check_offsets(self) -> None:
+        """Offsets that index outside the tokens would give wrong samples, silently."""
+        docs, num_tokens = self.doc_offsets, self.header["num_tokens"]
+        bad = _first_descent(docs)
+        if docs[0] != 0 or docs[-1] != num_tokens or bad is not None:
+            where = f"at document {bad}" if bad is not None else "at the ends"
+            raise ValueError(
+                f"{self.path / 'doc_offsets.bin'} is damaged (offsets out of order {where}; "
+                f"they must rise from 0 to {num_tokens}): {_REBUILD}"
+            )
+        starts = self.sentence_offsets
+        bad = _first_descent(starts)
+        if bad is not None or (len(starts) and not 0 <= starts[0] <= starts[-1] < num_tokens):
+            raise ValueError(f"{self.path / 'sentence_offsets.bin'} is damaged: {_REBUILD}")
+        lengths = np.diff(docs)
+        if len(lengths) and (self.prompt_lengths > lengths).any():
+            raise ValueError(f"{self.path / 'prompt_lengths.bin'} is damaged: {_REBUILD}")
 
     def __len__(self) -> int:
         return len(self.doc_offsets) - 1

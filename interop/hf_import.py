@@ -105,7 +105,14 @@ def read_hf_config(folder: Path) -> dict:
     path = folder / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: not a Hugging Face model folder")
-    config = json.loads(path.read_text())
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # not JSON, or not UTF-8
+        raise CheckpointError(
+            f"{path} is not a readable JSON config ({error}): re-export it"
+        ) from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} does not hold a JSON object: re-export it")
     if config.get("model_type") != "glm" or "num_layers" not in config:
         raise CheckpointError(
             f"{path} is not a GLM (blank infilling) config: model_type "

@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file from anywhere
 
 from common.errors import exit_on_bad_input  # noqa: E402
+from common.paths import check_not_an_input  # noqa: E402
 from data_utils.tokenization import train_byte_bpe  # noqa: E402
 
 
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="folder to write tokenizer.json into")
     args = parser.parse_args(argv)
     with exit_on_bad_input("train_tokenizer.py"):
+        out = Path(args.out) / "tokenizer.json"
+        check_not_an_input(("--out", out), [("--input", path) for path in args.input])
         train_byte_bpe(args.input, args.vocab_size, args.out)
     print(f"wrote {Path(args.out) / 'tokenizer.json'}")
 
