@@ -56,12 +56,17 @@ def setup_device(args: GLMArgs) -> torch.device:
 
 
 def load_model(args: GLMArgs, vocab_size: int, device: torch.device) -> GLMModel:
-    path = args.checkpoint.load or args.checkpoint.load_pretrained
+    """The model with this rank's shard of the checkpoint, built on the meta device and filled
+    one group of tensors at a time in the decoding dtype: the weights are held once, in that
+    dtype (never in fp32 first), and only this rank's shard is read."""
+    ckpt = args.checkpoint
+    path = ckpt.load or ckpt.load_pretrained
     if path is None:
         raise ValueError("no weights to fill blanks with: give --load-pretrained (or --load) CKPT")
     config = args.model_config(vocab_size, parallel_output=False)
     dtype = inference_dtype(args.optim.fp16, args.optim.bf16, device)
-    return load_inference_model(config, path, device, dtype, decoding=True)
+    verify = not ckpt.no_verify_checkpoint
+    return load_inference_model(config, path, device, dtype, decoding=True, verify=verify)
 
 
 def share(value: object) -> object:

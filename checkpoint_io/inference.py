@@ -35,13 +35,25 @@ def load_inference_model(
     device: torch.device,
     dtype: torch.dtype = torch.float32,
     decoding: bool = False,
+    verify: bool = True,
 ) -> GLMModel:
     """``GLMModel(config)`` with this tensor-parallel rank's shard of the checkpoint at ``path``,
-    on ``device`` in ``dtype``, in eval mode. ``decoding``: lay the weights out for
-    token-by-token decoding on CPU (``GLMModel.use_decoding_layout``)."""
-    model = GLMModel(config, seed=None)
-    load_model_checkpoint(model, path, get_model_parallel_rank(), get_model_parallel_world_size())
-    model = model.to(device=device, dtype=dtype).eval()
+    on ``device`` in ``dtype``, in eval mode. The model is built on the meta device and filled
+    one group of tensors at a time straight in ``dtype``: the weights are held once, never in
+    fp32 first, and only this rank's shard is read. ``decoding``: lay the weights out for
+    token-by-token decoding on CPU (``GLMModel.use_decoding_layout``). ``verify``: check the
+    shard's checksum against the checkpoint's manifest (``--no-verify-checkpoint`` skips it)."""
+    with torch.device("meta"):
+        model = GLMModel(config, seed=None)
     if decoding and device.type == "cpu":
-        model.use_decoding_layout()
-    return model
+        model.use_decoding_layout()  # the weights are then read straight into that layout
+    load_model_checkpoint(
+        model,
+        path,
+        tp_rank=get_model_parallel_rank(),
+        tp_world=get_model_parallel_world_size(),
+        verify=verify,
+        dtype=dtype,
+        device=device,
+    )
+    return model.eval()
