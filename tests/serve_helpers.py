@@ -116,9 +116,26 @@ class ServerProcess:
         raise AssertionError(f"no answer from the server in {timeout} s:\n{self.log.read_text()}")
 
     def stop(self) -> None:
-        """Kill the whole launch (torchrun and its ranks: one process group); a graceful exit
+        """Kill the whole launch: torchrun and its ranks, which torchrun starts in sessions of
+        their own (so they are found as descendants, not by process group); a graceful exit
         would only add seconds of interpreter teardown to every test run."""
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        for pid in [*_descendants(self.process.pid), self.process.pid]:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.process.wait()
         self.log.unlink(missing_ok=True)
+
+
+def _descendants(root: int) -> list[int]:
+    """The processes below ``root`` (children first found, grandchildren after), from /proc."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
