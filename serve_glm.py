@@ -71,7 +71,8 @@ def build(args: GLMArgs, config: ServeConfig) -> tuple[BatchDecoder, FillService
     tokenizer = build_tokenizer(args.tokenizer_config())
     model_config = args.model_config(tokenizer.vocab_size, parallel_output=False)
     dtype = inference_dtype(args.optim.fp16, args.optim.bf16, device)
-    model = load_inference_model(model_config, path, device, dtype, decoding=True)
+    verify = not args.checkpoint.no_verify_checkpoint
+    model = load_inference_model(model_config, path, device, dtype, decoding=True, verify=verify)
     ids = SpecialIds(tokenizer.sop_id, tokenizer.eop_id, tokenizer.eos_id, tokenizer.pad_id)
     decoder = BatchDecoder(model, ids, config.max_batch_size)
     if not mpu.is_rank_0():

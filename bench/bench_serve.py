@@ -40,6 +40,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from checkpoint_io import write_manifest  # noqa: E402
 from model import GLMConfig, GLMModel  # noqa: E402
 from tests.serve_helpers import Client, ServerProcess, free_port  # noqa: E402
 
@@ -62,6 +63,8 @@ def save_random_model(folder: Path) -> Path:
     (folder / "latest_checkpointed_iteration.txt").write_text("release")
     state = GLMModel(config, seed=1234).state_dict()
     torch.save({"module": state}, folder / "release" / "mp_rank_00_model_states.pt")
+    # with a manifest the server loads and verifies it as it does users' checkpoints
+    write_manifest(folder / "release", config.num_attention_heads)
     return folder
 
 
