@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import torch
-import torch.distributed as dist
 from tqdm import tqdm
 
 import mpu
@@ -74,17 +73,6 @@ def load_model(args: GLMArgs, vocab_size: int, device: torch.device) -> GLMModel
     return load_inference_model(config, path, device, dtype, decoding=True, verify=verify)
 
 
-def share(value: object) -> object:
-    """Rank 0's ``value`` on every rank of the tensor-parallel group."""
-    if not dist.is_initialized():
-        return value
-    box = [value]
-    dist.broadcast_object_list(
-        box, src=mpu.get_model_parallel_src_rank(), group=mpu.get_model_parallel_group()
-    )
-    return box[0]
-
-
 def read_prompt() -> str | None:
     """The next text typed on rank 0 (None: the user quit), the same on every rank."""
     text = None
@@ -95,7 +83,7 @@ def read_prompt() -> str | None:
             print()
         if text is not None and text.strip() == "stop":
             text = None
-    return share(text)
+    return mpu.broadcast_object(text)
 
 
 def show(result: FillResult, seconds: float) -> None:
@@ -232,13 +220,13 @@ def run(args: GLMArgs) -> None:
     model = load_model(args, tokenizer.vocab_size, device)
     config = args.generation_config()
     gen = config.make_generator(device)
-    interactive = share(files.input_file is None and sys.stdin.isatty())
+    interactive = mpu.broadcast_object(files.input_file is None and sys.stdin.isatty())
     if interactive:
         run_interactive(model, tokenizer, config, gen)
         return
     if lines is None:
         lines = read_lines(None) if mpu.is_rank_0() else None
-    lines = share(lines if mpu.is_rank_0() else None)
+    lines = mpu.broadcast_object(lines if mpu.is_rank_0() else None)
     write_records(
         files.output_file,
         lambda out: run_batch(model, tokenizer, config, gen, lines, out, args.train.batch_size),
