@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from common.atomic import sweep_stale_temporaries
 from common.errors import exit_on_bad_input
 
 
@@ -84,10 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         from checkpoint_io import open_checkpoint
         from interop.reshard import reshard_folder
 
-        output = Path(args.out or args.checkpoint).absolute()
-        sweep_stale_temporaries(output.parent, "change_mp.py")
-        # Opening rank 0 checks the shard count against its shapes: an MP=2 folder missing
-        # mp_rank_01 is an error here, not an MP=1 checkpoint with nothing to do.
+        # opening checks the shard count against the shapes: a missing rank is not "MP 1"
         current = open_checkpoint(args.checkpoint, ranks=[0], verify=False).location.num_shards
         if current == args.target_mp and not args.safetensors and args.out is None:
             print(f"{args.checkpoint} is already at model-parallel size {current}: nothing to do")

@@ -18,7 +18,6 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 import mpu
-from common.atomic import sweep_stale_temporaries
 from common.errors import exit_on_bad_input
 from common.paths import check_writable_folder
 from data_utils.tokenization import build_tokenizer
@@ -145,31 +144,17 @@ def prepare_model(args: GLMArgs, spec: TaskSpec, config: TaskConfig, tokenizer, 
     return model
 
 
-def check_inputs(args: GLMArgs) -> None:
-    """Before any setup: ``--data-dir`` is a folder with files in it and ``--save`` can be
-    written (stale temporaries of dead runs in it are removed)."""
-    data_dir = args.data.data_dir
-    if data_dir and not Path(data_dir).is_dir():
-        raise FileNotFoundError(
-            f"--data-dir {data_dir} is not a folder: point it at the task's data "
-            "(e.g. the folder holding COPA's train.jsonl and val.jsonl)"
-        )
-    if data_dir and not any(Path(data_dir).iterdir()):
-        raise FileNotFoundError(
-            f"--data-dir {data_dir} is empty: point it at the folder holding the task's files"
-        )
-    save = args.checkpoint.save
-    if save is not None:
-        check_writable_folder(save, "--save")
-        if Path(save).is_dir() and mpu.is_rank_0():
-            sweep_stale_temporaries(save, "finetune_glm.py")
-
-
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv, description="GLM finetuning and evaluation")
     if args.task.task is None:
         raise ValueError("--task is required (e.g. --task copa)")
-    check_inputs(args)
+    if args.data.data_dir and not Path(args.data.data_dir).is_dir():
+        raise FileNotFoundError(
+            f"--data-dir {args.data.data_dir} is not a folder: point it at the task's data "
+            "(e.g. the folder holding COPA's train.jsonl and val.jsonl)"
+        )
+    if args.checkpoint.save:
+        check_writable_folder(args.checkpoint.save, "--save")
     spec = get_task(args.task.task)
     parallel = args.parallel
     device = mpu.initialize_distributed(
@@ -193,7 +178,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         (data.dev, "dev") if args.task.eval_valid or data.test is None else (data.test, "test")
     )
     if dataset is None:
-        raise ValueError(f"--task {spec.name} found no dev or test data to evaluate")
+        where = f" in --data-dir {args.data.data_dir}" if args.data.data_dir else ""
+        raise ValueError(
+            f"--task {spec.name} found no dev or test data{where} to evaluate: check the folder "
+            "holds the task's files (e.g. val.jsonl, test.jsonl)"
+        )
     results = spec.evaluate(model, dataset, config, tokenizer, split, log_dir)
     kind = "test" if split == "test" else "validation"
     write_results(log_dir / "test_results.json", {**results, "type": kind})

@@ -17,21 +17,24 @@ its fill, or {"context", "error"} for a text that cannot be filled. Decoding is 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO, TextIO
 
 import torch
-import torch.distributed as dist
 from tqdm import tqdm
 
 import mpu
 from checkpoint_io.inference import inference_dtype, load_inference_model
+from common.atomic import atomic_write
 from common.errors import exit_on_bad_input, reporting_write_errors
-from common.paths import check_not_an_input, check_output_file, read_utf8_lines
+from common.paths import check_not_an_input, check_output_file
 from data_utils.tokenization import GLMTokenizer, build_tokenizer
 from model import GLMModel
 from model.blank_filling import FillResult, fill_blanks, fill_blanks_batch, prepare_blank_input
@@ -70,17 +73,6 @@ def load_model(args: GLMArgs, vocab_size: int, device: torch.device) -> GLMModel
     return load_inference_model(config, path, device, dtype, decoding=True, verify=verify)
 
 
-def share(value: object) -> object:
-    """Rank 0's ``value`` on every rank of the tensor-parallel group."""
-    if not dist.is_initialized():
-        return value
-    box = [value]
-    dist.broadcast_object_list(
-        box, src=mpu.get_model_parallel_src_rank(), group=mpu.get_model_parallel_group()
-    )
-    return box[0]
-
-
 def read_prompt() -> str | None:
     """The next text typed on rank 0 (None: the user quit), the same on every rank."""
     text = None
@@ -91,7 +83,7 @@ def read_prompt() -> str | None:
             print()
         if text is not None and text.strip() == "stop":
             text = None
-    return share(text)
+    return mpu.broadcast_object(text)
 
 
 def show(result: FillResult, seconds: float) -> None:
@@ -149,7 +141,7 @@ def run_batch(
     out: TextIO | None,
     batch_size: int,
 ) -> None:
-    # A context manager: a failed write closes the bar before the error line is printed.
+    # closed on errors too, so its last state comes before the error line, not after it
     with tqdm(total=len(lines), desc="filling", unit="text", disable=out is None) as progress:
         for start in range(0, len(lines), batch_size):
             chunk = lines[start : start + batch_size]
@@ -161,59 +153,84 @@ def run_batch(
             progress.update(len(chunk))
 
 
-def check_files(input_file: str | None, output_file: str | None) -> list[str] | None:
-    """Before any setup: the input file's lines (None: read stdin later), and an output file
-    that can be written and is not the input (whatever the spelling: links, relative paths)."""
-    lines = None
+def read_lines(path: str | None) -> list[str]:
+    if path is None:
+        return sys.stdin.read().splitlines()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().splitlines()
+    except UnicodeDecodeError as error:
+        raw = Path(path).read_bytes()
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise ValueError(
+            f"--input-file {path}: line {line} is not UTF-8 text (byte "
+            f"0x{raw[error.start]:02x}): convert the file, e.g. iconv -f latin1 -t utf-8"
+        ) from None
+
+
+def check_files(input_file: str | None, output_file: str | None) -> None:
+    """Before the model is loaded: the input is a readable file, the output can be written and
+    is not the input (whatever the spelling: links and relative paths are resolved)."""
     if input_file is not None:
-        lines = read_utf8_lines(input_file, "--input-file")
+        if not Path(input_file).exists():
+            raise FileNotFoundError(f"--input-file {input_file} does not exist")
+        if Path(input_file).is_dir():
+            raise IsADirectoryError(f"--input-file {input_file} is a folder: give a text file")
     if output_file is not None:
         check_output_file(output_file, "--output-file")
         if input_file is not None:
             check_not_an_input(("--output-file", output_file), [("--input-file", input_file)])
-    return lines
 
 
-def read_lines(path: str | None) -> list[str]:
-    if path is None:
-        return sys.stdin.read().splitlines()
-    return read_utf8_lines(path, "--input-file")
-
-
-def open_output(path: str | None) -> TextIO | None:
-    """Rank 0 writes (to ``path`` or stdout); the other ranks only compute."""
+def write_records(path: str | None, produce: Callable[[TextIO | None], None]) -> None:
+    """Rank 0 writes to ``path`` (a new file replaces an earlier one only once complete) or
+    stdout; the other ranks only compute."""
     if not mpu.is_rank_0():
-        return None
-    return sys.stdout if path is None else open(path, "w", encoding="utf-8")  # noqa: SIM115
+        produce(None)
+    elif path is None:
+        produce(sys.stdout)
+    elif Path(path).exists() and not Path(path).is_file():  # /dev/stdout, a pipe, /dev/full
+        with reporting_write_errors(path, "--output-file"), open(path, "w", encoding="utf-8") as f:
+            produce(f)
+    else:
+        with reporting_write_errors(path, "--output-file"):
+            atomic_write(path, lambda raw: _as_text(raw, produce))
+
+
+def _as_text(raw: BinaryIO, produce: Callable[[TextIO], None]) -> None:
+    text = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    produce(text)
+    text.flush()
+    text.detach()  # the binary handle stays open for atomic_write's fsync
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv, description="GLM blank filling")
-    files = args.generation
     with exit_on_bad_input("generate_samples.py"):
-        given = check_files(files.input_file, files.output_file) if mpu.is_rank_0() else None
-        device = setup_device(args)
-        tokenizer = build_tokenizer(args.tokenizer_config())
-        model = load_model(args, tokenizer.vocab_size, device)
-        config = args.generation_config()
+        run(args)
+
+
+def run(args: GLMArgs) -> None:
+    files = args.generation
+    check_files(files.input_file, files.output_file)
+    lines = read_lines(files.input_file) if files.input_file is not None else None
+    device = setup_device(args)
+    tokenizer = build_tokenizer(args.tokenizer_config())
+    model = load_model(args, tokenizer.vocab_size, device)
+    config = args.generation_config()
     gen = config.make_generator(device)
-    interactive = share(args.generation.input_file is None and sys.stdin.isatty())
+    interactive = mpu.broadcast_object(files.input_file is None and sys.stdin.isatty())
     if interactive:
         run_interactive(model, tokenizer, config, gen)
         return
-    lines = share((given if given is not None else read_lines(None)) if mpu.is_rank_0() else None)
-    written = files.output_file or "<stdout>"
-    with (
-        exit_on_bad_input("generate_samples.py"),
-        reporting_write_errors(written, "--output-file"),
-    ):
-        out = open_output(files.output_file)
-        try:
-            run_batch(model, tokenizer, config, gen, lines, out, args.train.batch_size)
-        finally:
-            if out not in (None, sys.stdout):
-                out.close()
+    if lines is None:
+        lines = read_lines(None) if mpu.is_rank_0() else None
+    lines = mpu.broadcast_object(lines if mpu.is_rank_0() else None)
+    write_records(
+        files.output_file,
+        lambda out: run_batch(model, tokenizer, config, gen, lines, out, args.train.batch_size),
+    )
 
 
 if __name__ == "__main__":

@@ -18,14 +18,13 @@ import torch
 
 import mpu
 from checkpoint_io import load_model_checkpoint
-from common.atomic import sweep_stale_temporaries
-from common.errors import exit_on_bad_input, reporting_write_errors
+from common.errors import exit_on_bad_input
 from common.paths import check_writable_folder
 from data_utils.blank_infilling import BlankInfillingCollator, InfillIds
 from data_utils.datasets import DataConfig, PackingIds, build_block_datasets
 from data_utils.samplers import build_pretrain_loader
-from data_utils.store_paths import resolve_stores
-from data_utils.token_store import TokenStore, tokenizer_fingerprint
+from data_utils.store_paths import check_stores, resolve_stores
+from data_utils.token_store import tokenizer_fingerprint
 from data_utils.tokenization import build_tokenizer
 from model import GLMModel
 from mpu import initialize_distributed, set_random_seed
@@ -160,23 +159,17 @@ def start_state(args: GLMArgs, engine, loaded: dict | None) -> TrainState:
 
 
 def check_inputs(args: GLMArgs) -> None:
-    """Before any setup: every token store opens (header, file sizes, offsets) and ``--save``
-    can be written; stale temporaries of dead runs in it are removed."""
+    """What the run will read and write, checked before the process group and DeepSpeed start."""
     data = args.data
-    for flag, entries in (
-        ("--train-data", data.train_data),
-        ("--valid-data", data.valid_data),
-        ("--test-data", data.test_data),
-    ):
-        for store in resolve_stores(entries or (), flag):
-            try:
-                TokenStore(store)
-            except (OSError, ValueError) as error:
-                raise ValueError(f"{flag}: {error}") from None
-    if args.checkpoint.save is not None:
+    check_stores(
+        {
+            "--train-data": data.train_data or (),
+            "--valid-data": data.valid_data or (),
+            "--test-data": data.test_data or (),
+        }
+    )
+    if args.checkpoint.save:
         check_writable_folder(args.checkpoint.save, "--save")
-        if Path(args.checkpoint.save).is_dir() and mpu.is_rank_0():
-            sweep_stale_temporaries(args.checkpoint.save, "pretrain_glm.py")
 
 
 def main(argv: list[str] | None = None) -> TrainState:
@@ -204,11 +197,7 @@ def main(argv: list[str] | None = None) -> TrainState:
 
     def save(s: TrainState) -> None:
         if save_dir is not None:
-            # A full disk or lost permission is one line (the atomic save leaves no half folder).
-            with reporting_write_errors(save_dir, "the checkpoint into --save"):
-                save_training_checkpoint(
-                    engine, save_dir, vars(s), args.to_dict(), args.save_options()
-                )
+            save_training_checkpoint(engine, save_dir, vars(s), args.to_dict(), args.save_options())
 
     def evaluate(s: TrainState) -> dict:
         return evaluate_loss(engine.ds, valid_batches, lm_forward_step, args.train.eval_iters)

@@ -85,6 +85,8 @@ def atomic_folder(out: str | Path, replace: bool = False) -> Iterator[Path]:
     if out.exists() and not replace:
         raise FileExistsError(f"output folder {out} already exists: remove it or choose another")
     out.parent.mkdir(parents=True, exist_ok=True)
+    # what a killed earlier run left beside ``out`` goes first, each with a line saying so
+    sweep_stale_temporaries(out.parent, Path(sys.argv[0]).name or "python")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         yield tmp

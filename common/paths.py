@@ -79,22 +79,3 @@ def check_output_file(path: str | Path, flag: str) -> None:
     if path.exists() and not path.is_file():
         return
     check_writable_folder(path.parent, flag, create=False, given=path)
-
-
-def read_utf8_lines(path: str | Path, flag: str) -> list[str]:
-    """The lines of the text file ``path`` named by ``flag``; one line naming the file, the
-    line and the fix when it is missing, a folder, or not UTF-8."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{flag} {path} is a folder: give a text file")
-    if not path.exists():
-        raise FileNotFoundError(f"{flag} {path} does not exist")
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8").splitlines()
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise ValueError(
-            f"{flag} {path} is not UTF-8 (byte {data[error.start]:#x} on line {line}): "
-            "convert it to UTF-8 first (e.g. `iconv -f latin1 -t utf-8`)"
-        ) from None

@@ -262,12 +262,77 @@ def _text_documents(lines: Iterator[bytes], mode: str) -> Iterator[tuple[int, by
         yield start, b"".join(chunk)
 
 
+_UNREADABLE = (OSError, EOFError, zstandard.ZstdError)  # gzip.BadGzipFile is an OSError
+_UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _unreadable(path: Path, error: BaseException) -> ValueError:
+    compression = file_format(path)[1] or "plain"
+    return ValueError(
+        f"{path}: cannot read it ({compression} file): {error}: the file is damaged or not what "
+        "its name says; copy or compress it again"
+    )
+
+
+def check_corpus_file(path: Path) -> None:
+    """Fail early, naming ``path``, when it cannot be decompressed or is UTF-16 text.
+
+    Single bad records are counted later, not fatal; these make every record of the file bad.
+    """
+    try:
+        with open_binary(path) as f:
+            head = f.read(1 << 16)
+    except _UNREADABLE as error:
+        raise _unreadable(path, error) from None
+    if head.startswith(_UTF16_MARKS):
+        raise ValueError(
+            f"{path} is UTF-16 text (it starts with a UTF-16 byte-order mark): corpora must be "
+            "UTF-8; convert it, e.g. iconv -f UTF-16 -t UTF-8"
+        )
+    line = _other_encoding(head)
+    if line is not None:
+        raise ValueError(
+            f"{path}:{line}: not UTF-8 text, and neither are most of its lines with non-ASCII "
+            "characters: the file is in another encoding; convert it, e.g. "
+            "iconv -f latin1 -t utf-8"
+        )
+
+
+def _other_encoding(head: bytes, least: int = 3) -> int | None:
+    """The first undecodable line when most non-ASCII lines of ``head`` fail as UTF-8.
+
+    A few corrupt lines in a UTF-8 file are bad records (counted, skipped); a file written in
+    another encoding fails on nearly every line that is not plain ASCII.
+    """
+    lines = head.split(b"\n")[:-1] or [head]  # the last piece may be cut mid-character
+    failing, non_ascii = [], 0
+    for number, raw in enumerate(lines, 1):
+        if raw.isascii():
+            continue
+        non_ascii += 1
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            failing.append(number)
+    if len(failing) >= least and 2 * len(failing) > non_ascii:
+        return failing[0]
+    return None
+
+
 def iter_units(path: Path, reader: ReaderConfig) -> Iterator[Unit]:
     """The raw units of one file, in order (cheap: no decoding or parsing here).
 
     A `.json` file is one unit (parsed whole, or as JSON lines if that fails); use `.jsonl` for
-    large line-oriented files so their lines spread over the workers.
+    large line-oriented files so their lines spread over the workers. A file that breaks off
+    while it is decompressed is an error naming it.
     """
+    try:
+        yield from _units(path, reader)
+    except _UNREADABLE as error:
+        raise _unreadable(path, error) from None
+
+
+def _units(path: Path, reader: ReaderConfig) -> Iterator[Unit]:
     fmt, _ = file_format(path)
     source = str(path)
     with open_binary(path) as f:

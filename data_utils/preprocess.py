@@ -18,35 +18,30 @@ import logging
 import multiprocessing as mp
 import os
 import time
-import zlib
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import zstandard
 from tqdm import tqdm
 
-from common.errors import exit_on_bad_input, reporting_write_errors
+from common.errors import exit_on_bad_input
+from common.paths import check_not_an_input, check_writable_folder
 from data_utils.corpora import (
     TXT_MODES,
     Document,
     Problem,
     ReaderConfig,
     Unit,
+    check_corpus_file,
     file_format,
     iter_units,
     parse_unit,
     punctuation_standardization,
     resolve_inputs,
 )
-from data_utils.preprocess_checks import check_documents, check_encoding, check_output
-from data_utils.token_store import (
-    TokenStoreWriter,
-    token_dtype,
-    tokenizer_fingerprint,
-)
+from data_utils.token_store import TokenStoreWriter, token_dtype, tokenizer_fingerprint
 from data_utils.tokenization import TOKENIZER_TYPES, TokenizerConfig, build_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -208,23 +203,10 @@ def _process(units: list[Unit]) -> ChunkResult:
     return _WORKER.process(units)
 
 
-def _units(path: Path, reader: ReaderConfig) -> Iterator[Unit]:
-    """The records of one input; a damaged compressed file is one line naming it."""
-    try:
-        yield from iter_units(path, reader)
-    except (OSError, EOFError, zlib.error, zstandard.ZstdError) as error:
-        if not file_format(path)[1]:
-            raise
-        raise ValueError(
-            f"{path} cannot be decompressed ({error}): the file is damaged or cut short; "
-            "copy it again (records read before the damage are not kept)"
-        ) from None
-
-
 def _chunks(sources, chunk_bytes: int) -> Iterator[list[Unit]]:
     chunk, size = [], 0
     for path, reader in sources:
-        for unit in _units(path, reader):
+        for unit in iter_units(path, reader):
             chunk.append(unit)
             size += len(unit.payload)
             if size >= chunk_bytes:
@@ -323,7 +305,7 @@ def preprocess(config: PreprocessConfig) -> PreprocessReport:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one core per worker
     start = time.perf_counter()
     sources = resolve_inputs(list(config.inputs), config.reader, config.corpus_paths)
-    check_output(config, sources)
+    _check_paths(config.output, [path for path, _ in sources])
     tokenizer = build_tokenizer(config.tokenizer)
     if config.uses_punkt:
         load_punkt()  # fail before any work when NLTK_DATA lacks punkt
@@ -335,7 +317,6 @@ def preprocess(config: PreprocessConfig) -> PreprocessReport:
     report = PreprocessReport(Path(config.output))
     bar = tqdm(total=_total_bytes(sources), unit="B", unit_scale=True, disable=not config.progress)
     with (
-        reporting_write_errors(config.output, "the token store --output"),
         bar,
         TokenStoreWriter(
             config.output, token_dtype(tokenizer.num_tokens), identity, config.overwrite
@@ -348,11 +329,43 @@ def preprocess(config: PreprocessConfig) -> PreprocessReport:
                 report.documents += 1
                 report.tokens += len(tokens)
             bar.update(result.nbytes)
-        check_documents(report, config.inputs)
-        check_encoding(report)  # before the store is committed: a failed check leaves nothing
+        if report.documents == 0:  # raised inside the writer: no store is left behind
+            raise ValueError(_nothing_written(report, config.reader.text_key, sources))
         writer.stats = report.header_stats()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _check_paths(output: str, inputs: list[Path]) -> None:
+    """Before any work: the store goes somewhere writable, never over or around an input."""
+    check_not_an_input(("--output", output), [("--input", p) for p in inputs], folder=True)
+    check_writable_folder(Path(output).absolute().parent, "--output", given=output)
+    for path in inputs:
+        check_corpus_file(path)
+
+
+_HINTS = {
+    "invalid_utf8": "the text is not UTF-8: convert it, e.g. iconv -f latin1 -t utf-8",
+    "missing_key": "no record has the field --text-key {key}: name the field that holds the text",
+    "empty": "the input holds no text",
+    "invalid_json": "the lines are not JSON: use .txt for plain text",
+}
+
+
+def _nothing_written(report: PreprocessReport, text_key: str, sources: list) -> str:
+    """Why no document was kept: the first bad record and what to do about the commonest reason."""
+    if not report.bad_lines:
+        names = ", ".join(str(path) for path, _ in sources[:3])
+        more = f" and {len(sources) - 3} more" if len(sources) > 3 else ""
+        return f"no document in --input {names}{more}: it holds no text; nothing was written"
+    first = report.bad_lines[0]
+    reason = report.bad.most_common(1)[0][0]
+    hint = _HINTS.get(reason, "see the reasons above").format(key=text_key)
+    count = sum(report.bad.values())
+    return (
+        f"no document in --input: all {count} records are bad, first {first.source}:"
+        f"{first.line} ({first.reason}): {hint}; nothing was written"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

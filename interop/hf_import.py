@@ -108,9 +108,11 @@ def read_hf_config(folder: Path) -> dict:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as error:  # not JSON, or not UTF-8
-        raise CheckpointError(f"{path} is not valid JSON ({error}): copy it again") from None
+        raise CheckpointError(
+            f"{path} is not a readable JSON config ({error}): re-export it"
+        ) from None
     if not isinstance(config, dict):
-        raise CheckpointError(f"{path} does not hold a JSON object: copy it again")
+        raise CheckpointError(f"{path} does not hold a JSON object: re-export it")
     if config.get("model_type") != "glm" or "num_layers" not in config:
         raise CheckpointError(
             f"{path} is not a GLM (blank infilling) config: model_type "

@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common.atomic import atomic_write_text  # noqa: E402
 from common.errors import exit_on_bad_input  # noqa: E402
 from common.paths import check_not_an_input  # noqa: E402
 
@@ -33,38 +34,43 @@ def convert(csv_path: Path, out_dir: Path, split: str, separator: str) -> int:
     """Write ``{split}.source`` and ``{split}.target``; returns the number of examples."""
     if not csv_path.is_file():
         raise FileNotFoundError(f"{csv_path} does not exist: give the CSV of split {split}")
-    outputs = [out_dir / f"{split}.source", out_dir / f"{split}.target"]
-    for output in outputs:
-        check_not_an_input(("OUT_DIR", output), [(f"the CSV of split {split}", csv_path)])
+    for name in (f"{split}.source", f"{split}.target"):
+        check_not_an_input(("the output", out_dir / name), [(f"split {split}'s CSV", csv_path)])
     try:
-        return _convert(csv_path, outputs, separator)
+        return _write(_read_rows(csv_path), csv_path, out_dir, split, separator)
     except UnicodeDecodeError as error:
         raise ValueError(
-            f"{csv_path} is not UTF-8 (byte {error.object[error.start]:#x} at byte offset "
-            f"{error.start}): convert it first (e.g. `iconv -f latin1 -t utf-8`)"
+            f"{csv_path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+            f"{error.start}): convert it, e.g. iconv -f latin1 -t utf-8"
         ) from None
 
 
-def _convert(csv_path: Path, outputs: list[Path], separator: str) -> int:
-    sources, targets = [], []
+def _read_rows(csv_path: Path) -> list[dict]:
     with csv_path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [f for f in FIELDS if f not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{csv_path}:1: missing column {missing[0]!r} (need {FIELDS})")
+        rows = []
         for row in reader:
-            line = reader.line_num
             for field in FIELDS:
                 if not (row.get(field) or "").strip():
-                    raise ValueError(f"{csv_path}:{line}: empty field {field!r}")
-            sentences = [_one_line(s) for s in row["highlights"].splitlines() if s.strip()]
-            sources.append(_one_line(row["article"]))
-            targets.append(separator.join(sentences))
+                    raise ValueError(f"{csv_path}:{reader.line_num}: empty field {field!r}")
+            rows.append(row)
+        return rows
+
+
+def _write(rows: list[dict], csv_path: Path, out_dir: Path, split: str, separator: str) -> int:
+    sources, targets = [], []
+    for row in rows:
+        sentences = [_one_line(s) for s in row["highlights"].splitlines() if s.strip()]
+        sources.append(_one_line(row["article"]))
+        targets.append(separator.join(sentences))
     if not sources:
         raise ValueError(f"{csv_path} is empty: expected rows of {FIELDS}")
-    outputs[0].parent.mkdir(parents=True, exist_ok=True)
-    outputs[0].write_text("\n".join(sources) + "\n", encoding="utf-8")
-    outputs[1].write_text("\n".join(targets) + "\n", encoding="utf-8")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / f"{split}.source", "\n".join(sources) + "\n")
+    atomic_write_text(out_dir / f"{split}.target", "\n".join(targets) + "\n")
     return len(sources)
 
 

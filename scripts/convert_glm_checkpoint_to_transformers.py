@@ -31,7 +31,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.atomic import sweep_stale_temporaries  # noqa: E402
 from common.errors import exit_on_bad_input  # noqa: E402
 from interop.cli import (  # noqa: E402
     PRESETS,
@@ -88,10 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     folder = checkpoint.parent if checkpoint.is_file() else checkpoint
     out = Path(args.out) if args.out else folder.parent / f"{folder.name}_hf"
     with exit_on_bad_input("convert_glm_checkpoint_to_transformers.py"):
-        if out.absolute().parent.is_dir():
-            sweep_stale_temporaries(
-                out.absolute().parent, "convert_glm_checkpoint_to_transformers.py"
-            )
         export_to_hf(
             checkpoint,
             out,

@@ -79,6 +79,12 @@ def draw(series: dict, out: Path, title: str) -> Path:
     return out
 
 
+def _image_formats() -> dict[str, str]:
+    from matplotlib.backend_bases import FigureCanvasBase  # imported only when drawing
+
+    return FigureCanvasBase.get_supported_filetypes()
+
+
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="a run folder holding metrics.jsonl")
@@ -87,11 +93,15 @@ def main(argv: list[str] | None = None) -> Path:
     )
     args = parser.parse_args(argv)
     with exit_on_bad_input("plot_metrics.py"):
-        series = read_series(args.run_dir / "metrics.jsonl")
+        metrics = args.run_dir / "metrics.jsonl"
         out = args.out or args.run_dir / "training_curves.png"
-        metrics = [("RUN_DIR", m) for m in args.run_dir.glob("*.jsonl")]
-        check_not_an_input(("--out", out), metrics)
-        out = draw(series, out, args.run_dir.name)
+        check_not_an_input(("--out", out), [("the metrics file", metrics)])
+        if out.suffix.lower().lstrip(".") not in _image_formats():
+            raise ValueError(
+                f"--out {out}: matplotlib cannot write {out.suffix or 'a file without suffix'}; "
+                "name a .png, .svg or .pdf file"
+            )
+        out = draw(read_series(metrics), out, args.run_dir.name)
     print(f"training curves: {out}")
     return out
 

@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="folder to write tokenizer.json into")
     args = parser.parse_args(argv)
     with exit_on_bad_input("train_tokenizer.py"):
-        written = Path(args.out) / "tokenizer.json"
-        check_not_an_input(("--out", written), [("--input", path) for path in args.input])
+        out = Path(args.out) / "tokenizer.json"
+        check_not_an_input(("--out", out), [("--input", path) for path in args.input])
         train_byte_bpe(args.input, args.vocab_size, args.out)
     print(f"wrote {Path(args.out) / 'tokenizer.json'}")
 

@@ -142,7 +142,7 @@ PRETRAIN_CASES = _cases(
     PRETRAIN,
     [
         ("missing-store", "--train-data {ws}/nope", ["nope", "preprocess_data.py"]),
-        ("not-a-store", "--train-data {ws}/thesis", ["thesis", "--train-data"]),
+        ("not-a-store", "--train-data {ws}/thesis", ["thesis", "header.json"]),
         ("header-not-json", "--train-data {ws}/store_badjson", ["store_badjson/header.json"]),
         ("header-missing-key", "--train-data {ws}/store_nokey", ["header.json", "num_tokens"]),
         ("store-of-another-format", "--train-data {ws}/store_format", ["store_format"]),
@@ -179,7 +179,7 @@ PRETRAIN_CASES = _cases(
             "--load {ws}/ckpt --hidden-size 128",
             ["--hidden-size", "128", "64"],
         ),
-        ("load-other-layers", "--load {ws}/ckpt --num-layers 3", ["--num-layers", "ckpt"]),
+        ("load-other-layers", "--load {ws}/ckpt --num-layers 3", ["--num-layers"]),
         ("load-config-not-json", "--load {ws}/ckpt_badconfig", ["config.json"]),
         ("save-under-a-file", "--save {ws}/corpus.jsonl/runs", ["--save", "corpus.jsonl"]),
         ("heads-do-not-divide", "--num-attention-heads 5", ["--num-attention-heads 5"]),
@@ -279,7 +279,7 @@ CHANGE_MP_CASES = _cases(
         ("empty-folder", "{ws}/emptydir 2", ["emptydir"]),
         ("out-exists", "{ws}/ckpt 2 --out {ws}/thesis", ["thesis"]),
         ("out-is-the-source", "{ws}/ckpt 2 --out {ws}/ckpt", ["ckpt"]),
-        ("mp-does-not-divide-vocab", "{ws}/ckpt 3", ["model-parallel size 3"]),
+        ("heads-do-not-divide", "{ws}/ckpt 3", ["model-parallel size 3"]),
         ("target-zero", "{ws}/ckpt 0", ["0"]),
         ("tag-missing", "{ws}/ckpt_badtag 2", ["2000"]),
         ("truncated-shard", "{ws}/ckpt_trunc 2", ["ckpt_trunc"]),
@@ -313,11 +313,7 @@ EXPORT_CASES = _cases(
         ("half-copied-shard", f"{{ws}}/ckpt_mp2_half {EXPORT}", ["mp_rank_01"]),
         ("rank-missing", f"{{ws}}/ckpt_mp2_missing {EXPORT}", ["mp_rank_01"]),
         ("checksum-mismatch", f"{{ws}}/ckpt_mp2_flip {EXPORT}", ["mp_rank_00"]),
-        (
-            "shard-overwritten",
-            f"{{ws}}/ckpt_corrupt {EXPORT}",
-            ["ckpt_corrupt"],
-        ),
+        ("shard-overwritten", f"{{ws}}/ckpt_corrupt {EXPORT}", ["ckpt_corrupt"]),
     ],
 )
 
@@ -333,7 +329,7 @@ IMPORT_CASES = _cases(
         ("truncated-weights", f"{{ws}}/hf_trunc {IMPORT}", ["hf_trunc"]),
         ("out-exists", "{ws}/hf --out {ws}/thesis", ["thesis"]),
         ("out-is-the-source", "{ws}/hf --out {ws}/hf", ["hf"]),
-        ("mp-does-not-divide-vocab", f"{{ws}}/hf {IMPORT} --mp 3", ["model-parallel size 3"]),
+        ("mp-does-not-divide-heads", f"{{ws}}/hf {IMPORT} --mp 3", ["model-parallel size 3"]),
     ],
 )
 
@@ -454,7 +450,7 @@ def _checkpoint_variants(ws: Path, fixtures: Path, run_config: dict) -> None:
 
 
 def _manifest_variants(ws: Path) -> None:
-    """Half-copied folders of a checkpoint with a manifest (change_mp.py writes one)."""
+    """Half-copied or changed folders of a checkpoint with a manifest (change_mp.py writes one)."""
     from interop.reshard import reshard_folder
 
     reshard_folder(ws / "ckpt", 2, out=ws / "ckpt_mp2")

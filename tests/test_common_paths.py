@@ -8,7 +8,7 @@ import os
 import pytest
 
 from common.errors import WriteError, reporting_write_errors
-from common.paths import check_not_an_input, check_output_file, read_utf8_lines
+from common.paths import check_not_an_input, check_output_file
 from data_utils.token_store import check_replaceable
 
 
@@ -45,13 +45,6 @@ def test_overwrite_replaces_only_a_token_store(tmp_path):
     with pytest.raises(FileExistsError, match="not a token store .*thesis.txt"):
         check_replaceable(thesis, overwrite=True)
     check_replaceable(tmp_path / "new", overwrite=False)
-
-
-def test_a_non_utf8_line_is_named(tmp_path):
-    path = tmp_path / "in.txt"
-    path.write_bytes(b"fine\ncaf\xe9\n")
-    with pytest.raises(ValueError, match=r"--input-file .*in.txt is not UTF-8 .* line 2"):
-        read_utf8_lines(path, "--input-file")
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,8 @@
 """A writer killed mid-write leaves a temporary; the next tool writing there removes it.
 
+(Training saves stage in ``<save>/.incomplete``, which the next save clears; this covers the
+tools that write through ``common.atomic.atomic_folder``.)
+
 The writer here is a process that opens the same atomic folder the tools write through and is
 then killed with SIGKILL (no cleanup runs), exactly as a killed preprocessing run or save would
 leave its ``.<name>.tmp-<pid>`` folder. The next run of the tool removes it with one line, and
@@ -13,8 +16,6 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-
-from common.atomic import remove_stale_temporaries
 
 REPO = Path(__file__).resolve().parents[1]
 KILLED_WRITER = """
@@ -69,17 +70,3 @@ def test_preprocess_removes_a_killed_runs_temporary(tmp_path, vocab_dir, shared_
     assert f"removed {leftover}" in done.stderr
     assert live.is_dir()
     assert (tmp_path / "wiki.store/header.json").is_file()
-
-
-def test_pretraining_sweeps_a_killed_save_from_the_save_folder(tmp_path, capsys):
-    from pretrain_glm import check_inputs
-    from training.arguments import parse_args
-
-    save = tmp_path / "runs"
-    save.mkdir()
-    (save / "latest").write_text("1000\n")
-    leftover = _killed_writer(save / "2000")
-    check_inputs(parse_args(["--save", str(save)]))
-    assert f"pretrain_glm.py: removed {leftover}" in capsys.readouterr().err
-    assert sorted(p.name for p in save.iterdir()) == ["latest"]
-    assert remove_stale_temporaries(save) == []

@@ -322,13 +322,13 @@ _JSON_FLAGS = {
 def _read_deepspeed_json(path: str) -> dict:
     try:
         config = json.loads(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise ArgumentError(
-            f"--deepspeed_config {path} is not UTF-8 ({error.reason} at byte {error.start}): "
-            "save it as UTF-8"
-        ) from None
     except FileNotFoundError:
         raise ArgumentError(f"--deepspeed_config {path} does not exist") from None
+    except UnicodeDecodeError as error:
+        raise ArgumentError(
+            f"--deepspeed_config {path} is not UTF-8 text ({error.reason} at byte "
+            f"{error.start}): save it as UTF-8"
+        ) from None
     except json.JSONDecodeError as error:
         raise ArgumentError(f"--deepspeed_config {path} is not valid JSON: {error}") from None
     if not isinstance(config, dict):
