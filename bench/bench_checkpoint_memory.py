@@ -46,7 +46,7 @@ SHAPES = {
 }
 HF_NAMES = {"large": "glm-large", "2b": "glm-2b"}
 TOOLS = ("torch", "mp14", "mp41", "gen", "export", "import")
-SHARD = "release/mp_rank_{:02d}_model_states.pt"
+SHARD = "mp_rank_{:02d}_model_states.pt"
 
 
 @dataclass
@@ -55,17 +55,29 @@ class Run:
     seconds: float
 
 
-def measure(command: list[str], cwd: Path = REPO, log: Path | None = None) -> Run:
-    """Run ``command`` in a fresh process: its own peak RSS (``os.wait4``) and wall time."""
+# Spawns the tool and prints its peak RSS in KiB. A child started by fork/vfork inherits, at
+# exec, the peak of the process it was started from (Linux counts the old memory map's high
+# water mark): started from this bench, which holds torch and loaded tensors, every tool would
+# look at least as large as the bench. This starter imports nothing large.
+STARTER = """
+import os, subprocess, sys
+with open(sys.argv[1], "w") as log:
+    pid = subprocess.Popen(sys.argv[2:], stdout=log, stderr=subprocess.STDOUT).pid
+    _, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def measure(command: list[str], log: Path, cwd: Path = REPO) -> Run:
+    """Run ``command`` in a fresh process: its own peak RSS and wall time."""
     start = time.perf_counter()
-    with open(log or os.devnull, "w") as out:
-        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak, not the largest
-    process.returncode = os.waitstatus_to_exitcode(status)
+    starter = [sys.executable, "-c", STARTER, str(log), *command]
+    result = subprocess.run(starter, cwd=cwd, capture_output=True, text=True, check=True)
     seconds = time.perf_counter() - start
-    if process.returncode:
-        raise SystemExit(f"{' '.join(command)} failed (exit {process.returncode}); see {log}")
-    return Run(usage.ru_maxrss / 1024, seconds)
+    code, peak_kib = map(int, result.stdout.split())
+    if code:
+        raise SystemExit(f"{' '.join(command)} failed (exit {code}); see {log}")
+    return Run(peak_kib / 1024, seconds)
 
 
 def model_flags(shape: str, vocab: str) -> list[str]:
@@ -96,7 +108,7 @@ def write_checkpoint(folder: Path, shape: str, vocab: str) -> int:
         module[key] = tensor
     (folder / "release").mkdir(parents=True, exist_ok=True)
     (folder / "latest_checkpointed_iteration.txt").write_text("release")
-    torch.save({"module": module, "iteration": 0}, folder / SHARD.format(0))
+    torch.save({"module": module, "iteration": 0}, folder / "release" / SHARD.format(0))
     return sum(t.numel() for t in module.values())
 
 
@@ -134,6 +146,7 @@ def modules_equal(left: Path, right: Path) -> bool:
 
 
 def shards_equal(left: Path, right: Path, count: int) -> bool:
+    """The folders ``left`` and ``right`` hold ``count`` equal shards."""
     return all(modules_equal(left / SHARD.format(r), right / SHARD.format(r)) for r in range(count))
 
 
@@ -147,7 +160,9 @@ def generation_weights_exact(checkpoint: Path, shape: str, vocab: str) -> bool:
     tokenizer = build_tokenizer(args.tokenizer_config())
     config = args.model_config(tokenizer.vocab_size, parallel_output=False)
     model = load_inference_model(config, checkpoint, torch.device("cpu"), torch.bfloat16, True)
-    saved = torch.load(checkpoint / SHARD.format(0), mmap=True, weights_only=True)["module"]
+    saved = torch.load(checkpoint / "release" / SHARD.format(0), mmap=True, weights_only=True)[
+        "module"
+    ]
     state = model.state_dict()
     return state.keys() == saved.keys() and all(
         torch.equal(state[k], saved[k].to(torch.bfloat16)) for k in saved
@@ -171,18 +186,18 @@ class Bench:
         self.checkpoint = work / shape
         self.rows: list[Row] = []
         self.checks: dict[str, bool] = {}
-        self.file_bytes = (self.checkpoint / SHARD.format(0)).stat().st_size
+        self.file_bytes = (self.checkpoint / "release" / SHARD.format(0)).stat().st_size
 
     def ours(self, name: str, *arguments: str | Path) -> Run:
         command = [sys.executable, *map(str, arguments)]
-        return measure(command, log=self.work / f"{name}.log")
+        return measure(command, self.work / f"{name}.log")
 
     def theirs(self, name: str, *arguments: str | Path) -> Run | None:
         if self.original is None:
             return None
         python, folder = self.original
         command = [python, *map(str, arguments)]
-        return measure(command, cwd=folder, log=self.work / f"{name}-original.log")
+        return measure(command, self.work / f"{name}-original.log", cwd=folder)
 
     def fresh(self, *names: str) -> list[Path]:
         paths = [self.work / name for name in names]
@@ -196,25 +211,31 @@ class Bench:
         self.rows.append(Row("python + import torch", ours, theirs, "-", 0))
 
     def run_mp14(self) -> None:
-        ours_out, theirs_out = self.fresh("ours_mp4", f"{self.shape}_MP4")
+        # The original reads a folder of shards (it cannot parse a ``release`` tag) and writes
+        # ``<folder>_MP<n>`` beside it.
+        ours_out, theirs_out = self.fresh("ours_mp4", f"{self.shape}/release_MP4")
         ours = self.ours("mp14", "change_mp.py", self.checkpoint, 4, "--out", ours_out)
-        theirs = self.theirs("mp14", "change_mp.py", self.checkpoint, 4)
+        theirs = self.theirs("mp14", "change_mp.py", self.checkpoint / "release", 4)
         self.rows.append(Row("change_mp 1 -> 4", ours, theirs, "checkpoint", self.file_bytes))
         if theirs is not None:
-            self.checks["MP 4 shards equal the original's"] = shards_equal(ours_out, theirs_out, 4)
+            self.checks["MP 4 shards equal the original's"] = shards_equal(
+                ours_out / "release", theirs_out, 4
+            )
 
     def run_mp41(self) -> None:
-        ours_in, theirs_in = self.work / "ours_mp4", self.work / f"{self.shape}_MP4"
+        ours_in, theirs_in = self.work / "ours_mp4", self.checkpoint / "release_MP4"
         (ours_out,) = self.fresh("ours_mp1")
-        if not ours_in.exists():
+        if not ours_in.exists() or (self.original and not theirs_in.exists()):
             self.run_mp14()
         ours = self.ours("mp41", "change_mp.py", ours_in, 1, "--out", ours_out)
         theirs = None
         if self.original is not None:
-            self.fresh(f"{self.shape}_MP4_MP1")
+            self.fresh(f"{self.shape}/release_MP4_MP1")
             theirs = self.theirs("mp41", "change_mp.py", theirs_in, 1)
         self.rows.append(Row("change_mp 4 -> 1", ours, theirs, "checkpoint", self.file_bytes))
-        self.checks["1 -> 4 -> 1 gives the input back"] = shards_equal(ours_out, self.checkpoint, 1)
+        self.checks["1 -> 4 -> 1 gives the input back"] = shards_equal(
+            ours_out / "release", self.checkpoint / "release", 1
+        )
 
     def run_gen(self) -> None:
         prompt = self.work / "prompt.txt"
@@ -244,7 +265,7 @@ class Bench:
         ours = self.ours("import", "scripts/convert_transformers_to_glm.py", hf, "--out", imported)
         self.rows.append(Row("HF import", ours, None, "checkpoint", self.file_bytes))
         self.checks["export -> import gives the input back"] = shards_equal(
-            imported, self.checkpoint, 1
+            imported / "release", self.checkpoint / "release", 1
         )
 
 
@@ -278,7 +299,7 @@ def main() -> None:
     options = parser.parse_args()
     options.work.mkdir(parents=True, exist_ok=True)
     checkpoint = options.work / options.shape
-    if not (checkpoint / SHARD.format(0)).exists():
+    if not (checkpoint / "release" / SHARD.format(0)).exists():
         count = write_checkpoint(checkpoint, options.shape, options.vocab)
         print(f"wrote {checkpoint}: {count:,} parameters")
     original = None if options.skip_original else extract_original(options.work)
