@@ -218,13 +218,34 @@ def splice_fills(tokenizer: BlankTokenizer, blank: BlankInput, fill_ids: list[li
     return _blank_pattern(tokenizer).sub(lambda _: next(fills, ""), blank.effective_text)
 
 
-def _ended_by(tokenizer: BlankTokenizer, span: SpanOutput) -> str:
+def fill_offsets(
+    tokenizer: BlankTokenizer, blank: BlankInput, fills: Sequence[str]
+) -> list[tuple[int, int]]:
+    """Where each fill lies in the spliced text of a text input: ``(start, end)`` character
+    offsets into ``splice_fills``' result (to show the fills in the text)."""
+    if blank.effective_text is None:
+        raise ValueError("fill offsets need a text input, not token ids")
+    offsets, shift = [], 0
+    for match, fill in zip(
+        _blank_pattern(tokenizer).finditer(blank.effective_text), fills, strict=False
+    ):
+        start = match.start() + shift
+        offsets.append((start, start + len(fill)))
+        shift += len(fill) - (match.end() - match.start())
+    return offsets
+
+
+def ended_by(tokenizer: BlankTokenizer, span: SpanOutput) -> str:
+    """How a span ended: \"eop\", \"eos\" or \"length\" (``out_seq_length`` reached)."""
     if span.stop_id is None:
         return "length"
     return "eop" if span.stop_id == tokenizer.eop_id else "eos"
 
 
-def _result(tokenizer: BlankTokenizer, blank: BlankInput, spans: list[SpanOutput]) -> FillResult:
+def fill_result(
+    tokenizer: BlankTokenizer, blank: BlankInput, spans: list[SpanOutput]
+) -> FillResult:
+    """The result of filling ``blank`` with one span per blank (however they were decoded)."""
     fill_ids = [s.ids for s in spans]
     output_ids = [i for s in spans for i in (tokenizer.sop_id, *s.ids)]
     context = blank.text if blank.text is not None else tokenizer.decode(list(blank.context_ids))
@@ -234,7 +255,7 @@ def _result(tokenizer: BlankTokenizer, blank: BlankInput, spans: list[SpanOutput
         mask_positions=list(blank.mask_positions),
         fills=[tokenizer.decode(f) for f in fill_ids],
         fill_ids=fill_ids,
-        ended_by=[_ended_by(tokenizer, s) for s in spans],
+        ended_by=[ended_by(tokenizer, s) for s in spans],
         scores=[s.score for s in spans],
         output_ids=output_ids,
         output_text=tokenizer.decode(output_ids),
@@ -270,7 +291,7 @@ def fill_blanks_batch(
         pad_id=tokenizer.pad_id,
         generator=generator,
     )
-    return [_result(tokenizer, b, s) for b, s in zip(blanks, spans, strict=True)]
+    return [fill_result(tokenizer, b, s) for b, s in zip(blanks, spans, strict=True)]
 
 
 def fill_blanks(

@@ -7,7 +7,7 @@ case when torch.distributed is not initialised, so inference needs no process gr
 """
 
 from mpu.cross_entropy import vocab_parallel_argmax, vocab_parallel_cross_entropy
-from mpu.data import broadcast_data
+from mpu.data import broadcast_data, broadcast_object
 from mpu.grads import clip_grad_norm
 from mpu.launch import initialize_distributed, set_random_seed
 from mpu.layers import ColumnParallelLinear, RowParallelLinear, VocabParallelEmbedding
@@ -40,6 +40,7 @@ __all__ = [
     "VocabParallelEmbedding",
     "barrier",
     "broadcast_data",
+    "broadcast_object",
     "checkpoint",
     "clip_grad_norm",
     "copy_to_model_parallel_region",

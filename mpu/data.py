@@ -36,3 +36,15 @@ def broadcast_data(
         dist.broadcast(tensor, src=src, group=group)
         out[key] = tensor
     return out
+
+
+def broadcast_object(value: object) -> object:
+    """Tensor-parallel rank 0's ``value`` (any picklable object) on every rank of its group;
+    the other ranks pass anything (None). With one rank, ``value`` itself."""
+    if get_model_parallel_world_size() == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(
+        box, src=get_model_parallel_src_rank(), group=get_model_parallel_group()
+    )
+    return box[0]

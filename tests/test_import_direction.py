@@ -1,6 +1,7 @@
 """The import direction of docs/architecture.md: lower layers never import higher ones.
 
 entry scripts  ->  training  ->  tasks, interop  ->  checkpoint_io, data_utils, model  ->  mpu
+serving (the HTTP server) stands beside tasks: it uses checkpoint_io, data_utils, model and mpu.
 common (standard library only) is importable from everywhere and imports nothing of ours.
 """
 
@@ -19,7 +20,8 @@ ENTRY_SCRIPTS = {
     "lm_eval_glm",
 }
 OURS = {
-    "checkpoint_io", "common", "data_utils", "interop", "model", "mpu", "tasks", "training",
+    "checkpoint_io", "common", "data_utils", "interop", "model", "mpu", "serving", "tasks",
+    "training",
 } | ENTRY_SCRIPTS  # fmt: skip
 
 FORBIDDEN = {
@@ -31,7 +33,9 @@ FORBIDDEN = {
     "tasks": OURS - {"tasks", "common", "mpu", "model", "data_utils", "checkpoint_io"}
     | {"deepspeed"},
     "interop": OURS - {"interop", "common", "mpu", "model", "data_utils", "checkpoint_io"},
-    "training": ENTRY_SCRIPTS | {"interop"},
+    "serving": OURS - {"serving", "common", "mpu", "model", "data_utils", "checkpoint_io"}
+    | {"deepspeed"},
+    "training": ENTRY_SCRIPTS | {"interop", "serving"},
 }
 
 
