@@ -86,7 +86,8 @@ def model_flags(shape: str, vocab: str) -> list[str]:
 
 def write_checkpoint(folder: Path, shape: str, vocab: str) -> int:
     """A random fp16 checkpoint of ``shape`` in GLM's layout; returns its parameter count.
-    The shapes come from our model built on the meta device with the padded vocabulary."""
+    The shapes come from our model built on the meta device with the padded vocabulary, whose
+    padding rows are zero, as in a trained GLM (random ones could be decoded: not a token)."""
     from checkpoint_io.inference import build_empty_model
     from data_utils.tokenization import build_tokenizer
     from training.arguments import parse_args
@@ -105,6 +106,8 @@ def write_checkpoint(folder: Path, shape: str, vocab: str) -> int:
         else:
             for row in tensor.view(-1, meta.shape[-1]).split(1024):  # bounded fp32 temporaries
                 row.copy_(torch.randn(row.shape, generator=generator) * 0.02)
+        if key == "word_embeddings.weight":
+            tensor[tokenizer.num_tokens :] = 0  # padding rows: greedy decoding never picks them
         module[key] = tensor
     (folder / "release").mkdir(parents=True, exist_ok=True)
     (folder / "latest_checkpointed_iteration.txt").write_text("release")
