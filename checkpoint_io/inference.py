@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from checkpoint_io.state import load_model_checkpoint
 from model import GLMConfig, GLMModel
@@ -29,6 +30,26 @@ def inference_dtype(fp16: bool, bf16: bool, device: torch.device) -> torch.dtype
     return torch.float32
 
 
+class _SkipDefaultInit(TorchFunctionMode):
+    """Turns ``torch.nn.init`` calls into no-ops while a model is built on the meta device.
+
+    Their values would be replaced by the checkpoint's anyway, and on meta tensors ``normal_``
+    has no native kernel: it falls back to a Python reference whose first use imports
+    ``torch._dynamo`` (some 800 modules, ~65 MB resident for the rest of the process)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__module__", None) == "torch.nn.init":
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
+
+
+def build_empty_model(config: GLMConfig) -> GLMModel:
+    """``GLMModel(config)`` on the meta device: shapes only, no storage, no initialisation."""
+    with torch.device("meta"), _SkipDefaultInit():
+        return GLMModel(config, seed=None)
+
+
 def load_inference_model(
     config: GLMConfig,
     path: str | Path,
@@ -43,8 +64,7 @@ def load_inference_model(
     fp32 first, and only this rank's shard is read. ``decoding``: lay the weights out for
     token-by-token decoding on CPU (``GLMModel.use_decoding_layout``). ``verify``: check the
     shard's checksum against the checkpoint's manifest (``--no-verify-checkpoint`` skips it)."""
-    with torch.device("meta"):
-        model = GLMModel(config, seed=None)
+    model = build_empty_model(config)
     if decoding and device.type == "cpu":
         model.use_decoding_layout()  # the weights are then read straight into that layout
     load_model_checkpoint(
