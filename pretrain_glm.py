@@ -18,7 +18,7 @@ import torch
 
 import mpu
 from checkpoint_io import load_model_checkpoint
-from common.errors import exit_on_bad_input
+from common.errors import exit_on_bad_input, reporting_write_errors
 from common.paths import check_writable_folder
 from data_utils.blank_infilling import BlankInfillingCollator, InfillIds
 from data_utils.datasets import DataConfig, PackingIds, build_block_datasets
@@ -197,7 +197,11 @@ def main(argv: list[str] | None = None) -> TrainState:
 
     def save(s: TrainState) -> None:
         if save_dir is not None:
-            save_training_checkpoint(engine, save_dir, vars(s), args.to_dict(), args.save_options())
+            # A full disk or lost permission is one line (the staged save leaves no half folder).
+            with reporting_write_errors(save_dir, "the checkpoint into --save"):
+                save_training_checkpoint(
+                    engine, save_dir, vars(s), args.to_dict(), args.save_options()
+                )
 
     def evaluate(s: TrainState) -> dict:
         return evaluate_loss(engine.ds, valid_batches, lm_forward_step, args.train.eval_iters)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from common.errors import exit_on_bad_input
+from common.errors import exit_on_bad_input, reporting_write_errors
 from common.paths import check_not_an_input, check_writable_folder
 from data_utils.corpora import (
     TXT_MODES,
@@ -317,6 +317,7 @@ def preprocess(config: PreprocessConfig) -> PreprocessReport:
     report = PreprocessReport(Path(config.output))
     bar = tqdm(total=_total_bytes(sources), unit="B", unit_scale=True, disable=not config.progress)
     with (
+        reporting_write_errors(config.output, "the token store --output"),
         bar,
         TokenStoreWriter(
             config.output, token_dtype(tokenizer.num_tokens), identity, config.overwrite

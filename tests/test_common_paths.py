@@ -57,3 +57,27 @@ def test_a_failed_write_names_the_file_and_the_fix(tmp_path, code, fix):
     # Not a write failure: it passes through unchanged.
     with pytest.raises(KeyError), reporting_write_errors(tmp_path, "the store"):
         raise KeyError("x")
+
+
+def test_disk_full_while_preprocessing_is_one_line_and_leaves_nothing(
+    tmp_path, vocab_dir, monkeypatch, capsys
+):
+    from data_utils import preprocess
+    from data_utils.token_store import TokenStoreWriter
+
+    def full(*_args) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(TokenStoreWriter, "add", full)
+    (tmp_path / "corpus.txt").write_text("Call me Ishmael. Some years ago I went to sea.\n")
+    out = tmp_path / "wiki.store"
+    argv = ["--input", str(tmp_path / "corpus.txt"), "--output", str(out), "--no-progress"]
+    argv += ["--tokenizer-type", "BertWordPieceTokenizer", "--tokenizer-path", str(vocab_dir)]
+    argv += ["--tokenizer-model-type", "bert-base-uncased", "--sentence-splitter", "tokens"]
+    with pytest.raises(SystemExit) as done:
+        preprocess.main(argv)
+    assert done.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"cannot write the token store --output {out}" in last
+    assert "free some space" in last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt"]
