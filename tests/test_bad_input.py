@@ -18,12 +18,11 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.bad_input_cases import CASES, PREPROCESS, Case, build_workspace
+from tests.bad_input_cases import CASES, Case, build_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -124,32 +123,3 @@ def test_bad_input_is_one_line_and_changes_nothing(case, runner, workspace, voca
     for name in case.names:
         assert _fill(name, workspace, vocab_dir) in last, (name, last)
     assert tree_digest(workspace) == before
-
-
-def test_a_killed_preprocess_leaves_a_temporary_the_next_run_removes(tmp_path, shared_dir):
-    """SIGKILL cannot be cleaned up after; the next run writing beside it sweeps the leftover."""
-    vocab = shared_dir / "vocab"
-    env = base_env(shared_dir)
-    argv = shlex.split(_fill(PREPROCESS, tmp_path, vocab))
-    argv[argv.index("--input") + 1] = str(shared_dir / "corpora/moby_dick.txt")
-    killed = subprocess.Popen(
-        [sys.executable, "scripts/preprocess_data.py", *argv],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".new.store.tmp-*")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    killed.kill()
-    killed.wait()
-    left = list(tmp_path.glob(".new.store.tmp-*"))
-    assert left and not (tmp_path / "new.store").exists()
-
-    (tmp_path / "corpus.txt").write_text("A short text. It has two sentences.\n")
-    argv = shlex.split(_fill(PREPROCESS, tmp_path, vocab))
-    again = subprocess.run(
-        [sys.executable, "scripts/preprocess_data.py", *argv],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert f"removed {left[0]}, left behind by process {killed.pid}" in again.stderr
-    assert not list(tmp_path.glob(".new.store.tmp-*")) and (tmp_path / "new.store").is_dir()
