@@ -14,6 +14,7 @@ from torch import nn
 
 from model.attention import SelfAttention, normalize_attention_mask
 from model.config import GLMConfig
+from model.dropout import Dropout
 from model.kv_cache import KVCache
 from mpu import ColumnParallelLinear, RowParallelLinear, checkpoint
 
@@ -24,7 +25,7 @@ class MLP(nn.Module):
         h, ffn = config.hidden_size, config.ffn_size
         self.dense_h_to_4h = ColumnParallelLinear(h, ffn)
         self.dense_4h_to_h = RowParallelLinear(ffn, h, input_is_parallel=True)
-        self.dropout = nn.Dropout(config.output_dropout_prob)
+        self.dropout = Dropout(config.output_dropout_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = F.gelu(self.dense_h_to_4h(x), approximate="tanh")
@@ -54,7 +55,7 @@ class GLMTransformer(nn.Module):
         super().__init__()
         self.config = config
         h, rows = config.hidden_size, config.position_table_rows
-        self.embedding_dropout = nn.Dropout(config.embedding_dropout_prob)
+        self.embedding_dropout = Dropout(config.embedding_dropout_prob)
         self.position_embeddings = nn.Embedding(rows, h)
         if config.block_position_encoding:
             self.block_position_embeddings = nn.Embedding(rows, h)
