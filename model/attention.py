@@ -31,7 +31,7 @@ from model.config import GLMConfig
 from model.dropout import Dropout, keep_mask
 from model.kv_cache import KVCache
 from mpu import ColumnParallelLinear, RowParallelLinear, get_model_parallel_world_size
-from mpu.random import get_rng_tracker
+from mpu.random import MODEL_PARALLEL_RNG, get_rng_tracker
 
 
 def build_attention_mask(
@@ -91,8 +91,9 @@ def attention_with_dropout(
     Compared with SDPA's math path: the mask becomes an additive bias of ``[b, 1, L, K]``
     added in place (nothing to do for it in backward), fully masked rows are looked for on
     that small mask rather than on the scores, the dropout mask is a bool tensor from
-    ``keep_mask``, and the ``1 / (1 - p)`` scale is applied to the ``[b, n, L, d]`` context
-    rather than to the probabilities.
+    ``keep_mask`` (drawn from the tracked model-parallel stream, as SDPA's would be inside
+    ``fork``), and the ``1 / (1 - p)`` scale is applied to the ``[b, n, L, d]`` context rather
+    than to the probabilities.
     """
     scores = torch.matmul(query * query.shape[-1] ** -0.5, key.transpose(-1, -2))
     if mask is not None:
@@ -102,9 +103,11 @@ def attention_with_dropout(
     probs = torch.softmax(scores, dim=-1)
     if mask is not None:
         visible_rows = mask.any(dim=-1, keepdim=True)
-        if not bool(visible_rows.all()):
+        # compiled: no data-dependent branch (a graph break); the fill fuses into the softmax
+        if torch.compiler.is_compiling() or not bool(visible_rows.all()):
             probs = probs.masked_fill(~visible_rows, 0.0)  # SDPA gives zeros for such rows
-    kept = torch.where(keep_mask(probs.shape, dropout_p, probs.device), probs, 0.0)
+    keep = keep_mask(probs, dropout_p, MODEL_PARALLEL_RNG)
+    kept = torch.where(keep, probs, 0.0)
     return torch.matmul(kept, value) * (1.0 / (1.0 - dropout_p))
 
 
@@ -139,10 +142,10 @@ class SelfAttention(nn.Module):
         if kv_cache is not None:
             key, value = kv_cache.update(self.layer_index, key, value)
         dropout = self.dropout_p if self.training else 0.0
-        with get_rng_tracker().fork():
-            if dropout > 0.0 and query.device.type == "cpu":
-                context = attention_with_dropout(query, key, value, mask, dropout)
-            else:
+        if dropout > 0.0 and query.device.type == "cpu":  # its mask comes from the tracked stream
+            context = attention_with_dropout(query, key, value, mask, dropout)
+        else:
+            with get_rng_tracker().fork():
                 context = F.scaled_dot_product_attention(
                     query, key, value, attn_mask=mask, dropout_p=dropout
                 )  # (B, H_local, L, D)

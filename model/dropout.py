@@ -15,12 +15,15 @@ it) and generators seeded from it, so they replay exactly from a saved RNG state
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from mpu.random import get_rng_tracker
 
 _RANGE = 2**31  # int32 ``random_()`` draws uniformly from [0, 2**31)
 _CHUNK = 1 << 20  # elements per generator; tensors up to this size draw serially
@@ -61,23 +64,43 @@ def _int_draws(shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
     return draws
 
 
-def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
-    """Bool tensor, each element True with probability ``1 - p``, from the default generator."""
-    if device.type == "cpu":
-        draws = _int_draws(shape)
-    else:
-        draws = torch.empty(shape, dtype=torch.int32, device=device).random_()
+@torch.library.custom_op(
+    "glm::keep_mask", mutates_args=(), tags=(torch.Tag.nondeterministic_seeded,)
+)
+def _keep_mask(like: torch.Tensor, p: float, stream: str) -> torch.Tensor:
+    with get_rng_tracker().fork(stream) if stream else contextlib.nullcontext():
+        if like.device.type == "cpu":
+            draws = _int_draws(like.shape)
+        else:
+            draws = torch.empty(like.shape, dtype=torch.int32, device=like.device).random_()
     return draws >= round(p * _RANGE)
 
 
+@_keep_mask.register_fake
+def _(like: torch.Tensor, p: float, stream: str) -> torch.Tensor:
+    return torch.empty_like(like, dtype=torch.bool)
+
+
+def keep_mask(like: torch.Tensor, p: float, stream: str = "") -> torch.Tensor:
+    """Bool tensor shaped like ``like``, each element True with probability ``1 - p``.
+
+    Drawn from the default generator, or from the ``mpu.random`` tracked ``stream`` swapped
+    into it. A custom op tagged as seeded-random, so that ``torch.compile`` calls it as it is
+    and never merges or recomputes it: compiled code draws the same masks from the same
+    generators as eager code, and the generator swap is no graph break. Taking the tensor to
+    be masked (not its shape) keeps the draws in the order of the data flow.
+    """
+    return _keep_mask(like, p, stream)
+
+
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
-    """``F.dropout(x, p, training)`` with the CPU mask of ``keep_mask`` (same distribution)."""
+    """``F.dropout(x, p, training)`` with the mask of ``keep_mask`` on CPU (same distribution)."""
     if not training or p == 0.0:
         return x
     if x.device.type != "cpu" or p >= 1.0:
         return F.dropout(x, p, training)
     # autograd saves only the bool mask for ``where``; the scale is a scalar multiply
-    return torch.where(keep_mask(x.shape, p, x.device), x, 0.0) * (1.0 / (1.0 - p))
+    return torch.where(keep_mask(x, p), x, 0.0) * (1.0 / (1.0 - p))
 
 
 class Dropout(nn.Dropout):

@@ -6,21 +6,20 @@ import torch.nn.functional as F
 
 from model.attention import attention_with_dropout, build_attention_mask
 from model.dropout import Dropout, dropout, keep_mask
-
-CPU = torch.device("cpu")
+from mpu.random import MODEL_PARALLEL_RNG, model_parallel_seed
 
 
 def test_keep_mask_keeps_one_minus_p_and_replays_from_the_seed():
     torch.manual_seed(3)
-    mask = keep_mask((4, 1 << 20), 0.1, CPU)  # several chunks: the threaded path
+    mask = keep_mask(torch.empty(4, 1 << 20), 0.1)  # several chunks: the threaded path
     torch.manual_seed(3)
-    again = keep_mask((4, 1 << 20), 0.1, CPU)
+    again = keep_mask(torch.empty(4, 1 << 20), 0.1)
     assert torch.equal(mask, again)
     # 4M Bernoulli(0.9) draws: standard error 1.5e-4
     assert abs(mask.float().mean().item() - 0.9) < 1e-3
     chunk = 1 << 20  # chunks come from different generators, not copies of one another
     assert not torch.equal(mask.view(-1)[:chunk], mask.view(-1)[chunk : 2 * chunk])
-    assert not torch.equal(keep_mask((4, 1 << 20), 0.1, CPU), mask)  # the state advanced
+    assert not torch.equal(keep_mask(torch.empty(4, 1 << 20), 0.1), mask)  # the state advanced
 
 
 def test_keep_mask_does_not_depend_on_the_thread_count():
@@ -28,10 +27,10 @@ def test_keep_mask_does_not_depend_on_the_thread_count():
     try:
         torch.set_num_threads(1)
         torch.manual_seed(5)
-        serial = keep_mask((3, 1 << 20), 0.25, CPU)
+        serial = keep_mask(torch.empty(3, 1 << 20), 0.25)
         torch.set_num_threads(2)
         torch.manual_seed(5)
-        threaded = keep_mask((3, 1 << 20), 0.25, CPU)
+        threaded = keep_mask(torch.empty(3, 1 << 20), 0.25)
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(serial, threaded)
@@ -89,14 +88,14 @@ def test_fully_masked_rows_give_zeros_like_sdpa():
 def test_attention_dropout_is_softmax_times_mask_over_keep_probability(p):
     q, k, v = _qkv()
     mask = build_attention_mask(torch.tensor([5, 9]), 12)
-    torch.manual_seed(7)
+    model_parallel_seed(7)  # the attention mask comes from the tracked stream
     ours = attention_with_dropout(q, k, v, mask, p)
     ours.sum().backward()
     grads = [t.grad.clone() for t in (q, k, v)]
     for t in (q, k, v):
         t.grad = None
-    torch.manual_seed(7)
-    keep = keep_mask((2, 3, 12, 12), p, CPU)
+    model_parallel_seed(7)
+    keep = keep_mask(torch.empty(2, 3, 12, 12), p, MODEL_PARALLEL_RNG)
     scores = (q @ k.transpose(-1, -2) / 8**0.5).masked_fill(~mask, float("-inf"))
     expected = (torch.softmax(scores, -1) * keep / (1 - p)) @ v
     expected.sum().backward()

@@ -17,4 +17,4 @@ def test_a_freed_large_block_is_reused_without_new_page_faults():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     torch.ones(32 << 20, dtype=torch.uint8)  # fits in the freed block
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-    assert faults < 1000, faults  # 8192 pages of 4 KiB if it came from fresh memory
+    assert faults < 2048, faults  # 8192 pages of 4 KiB if it all came from fresh memory
