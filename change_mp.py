@@ -52,6 +52,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--num-attention-heads", type=int, help="check that the heads divide TARGET_MP"
     )
+    parser.add_argument(
+        "--no-verify-checkpoint",
+        action="store_true",
+        help="skip the SHA-256 pass over the source shards (huge files; sizes are still checked)",
+    )
     args = parser.parse_args(argv)
     if args.target_mp is None and not args.from_zero:
         parser.error("TARGET_MP is required (e.g. `python change_mp.py ckpt 2`)")
@@ -87,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             out=args.out,
             safetensors=args.safetensors,
             num_attention_heads=args.num_attention_heads,
+            verify=not args.no_verify_checkpoint,
         )
     print(
         f"resharded tag {result.tag!r} from MP={result.source_mp} to MP={result.target_mp}: "

@@ -26,7 +26,11 @@ from tasks.config import TaskConfig
 from tasks.pretrained import init_prompts, load_pretrained
 from tasks.task_io import check_results_absent, write_results
 from training.arguments import GLMArgs, parse_args
-from training.checkpointing import resume_training_checkpoint, save_training_checkpoint
+from training.checkpointing import (
+    resume_training_checkpoint,
+    save_training_checkpoint,
+    training_state,
+)
 from training.engine import build_engine
 from training.epochs import EpochConfig, EpochEnd, epoch_batches, load_best_model
 from training.evaluation import evaluate_loss
@@ -45,8 +49,14 @@ def make_loader(dataset, spec: TaskSpec, batch_size: int, shuffle: bool, seed: i
         seed=seed,
     )
     collate_fn = getattr(dataset, "collate", None) or spec.collate or collate
+    # a generator of its own: starting an iterator must not draw from dropout's RNG stream
     loader = DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn, num_workers=workers
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=collate_fn,
+        num_workers=workers,
+        generator=torch.Generator().manual_seed(seed),
     )
     return loader, sampler
 
@@ -67,8 +77,14 @@ def train(args: GLMArgs, spec: TaskSpec, config: TaskConfig, model, data, tokeni
     engine = build_engine(model, args.engine_config(), train_iters=num_steps)
     state = TrainState()
     if args.checkpoint.load:
-        restored = resume_training_checkpoint(engine, args.checkpoint.load, args.resume_options())
-        state = TrainState(**restored) if restored else state
+        if training_state(args.checkpoint.load) is None:
+            raise ValueError(
+                f"--load {args.checkpoint.load} holds weights only, no finetuning run to resume: "
+                "pass it as --load-pretrained"
+            )
+        state = TrainState(
+            **resume_training_checkpoint(engine, args.checkpoint.load, args.resume_options())
+        )
     consumed = state.iteration * t.gradient_accumulation_steps
     batches = epoch_batches(loader, sampler, t.seed, consumed)
 
@@ -117,7 +133,8 @@ def prepare_model(args: GLMArgs, spec: TaskSpec, config: TaskConfig, tokenizer, 
     model = spec.build_model(config, tokenizer)
     if args.checkpoint.load_pretrained:
         tp_rank, tp_world = mpu.get_model_parallel_rank(), mpu.get_model_parallel_world_size()
-        load_pretrained(model, args.checkpoint.load_pretrained, tp_rank, tp_world)
+        verify = not args.checkpoint.no_verify_checkpoint
+        load_pretrained(model, args.checkpoint.load_pretrained, tp_rank, tp_world, verify)
     if args.task.prompt_init:
         init_prompts(model, getattr(model, "task_tokens", None), args.train.seed)
     model.to(device)

@@ -29,7 +29,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 import mpu
-from checkpoint_io import load_model_checkpoint
+from checkpoint_io.inference import inference_dtype, load_inference_model
 from common.errors import exit_on_bad_input
 from data_utils.tokenization import GLMTokenizer, build_tokenizer
 from model import GLMModel
@@ -38,7 +38,6 @@ from model.generation import GenerationConfig
 from training.arguments import GLMArgs, parse_args
 
 PROMPT = "Context prompt (stop to exit) >>> "
-log = logging.getLogger("generate_samples")
 
 
 def setup_device(args: GLMArgs) -> torch.device:
@@ -57,25 +56,17 @@ def setup_device(args: GLMArgs) -> torch.device:
 
 
 def load_model(args: GLMArgs, vocab_size: int, device: torch.device) -> GLMModel:
-    path = args.checkpoint.load or args.checkpoint.load_pretrained
+    """The model with this rank's shard of the checkpoint, built on the meta device and filled
+    one group of tensors at a time in the decoding dtype: the weights are held once, in that
+    dtype (never in fp32 first), and only this rank's shard is read."""
+    ckpt = args.checkpoint
+    path = ckpt.load or ckpt.load_pretrained
     if path is None:
         raise ValueError("no weights to fill blanks with: give --load-pretrained (or --load) CKPT")
-    model = GLMModel(args.model_config(vocab_size, parallel_output=False), seed=None)
-    load_model_checkpoint(
-        model,
-        path,
-        tp_rank=mpu.get_model_parallel_rank(),
-        tp_world=mpu.get_model_parallel_world_size(),
-    )
-    dtype = torch.float32
-    if args.optim.bf16:
-        dtype = torch.bfloat16
-    elif args.optim.fp16 and device.type == "cuda":
-        dtype = torch.float16
-    elif args.optim.fp16:
-        log.info("--fp16 is for GPUs: decoding on CPU in fp32")
-    model = model.to(device=device, dtype=dtype).eval()
-    return model.use_decoding_layout() if device.type == "cpu" else model
+    config = args.model_config(vocab_size, parallel_output=False)
+    dtype = inference_dtype(args.optim.fp16, args.optim.bf16, device)
+    verify = not ckpt.no_verify_checkpoint
+    return load_inference_model(config, path, device, dtype, decoding=True, verify=verify)
 
 
 def share(value: object) -> object:

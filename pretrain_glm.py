@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import datetime
-from itertools import cycle
 from pathlib import Path
 
 import torch
@@ -29,7 +28,11 @@ from data_utils.tokenization import build_tokenizer
 from model import GLMModel
 from mpu import initialize_distributed, set_random_seed
 from training.arguments import GLMArgs, parse_args
-from training.checkpointing import resume_training_checkpoint, save_training_checkpoint
+from training.checkpointing import (
+    resume_training_checkpoint,
+    save_training_checkpoint,
+    training_state,
+)
 from training.engine import build_engine
 from training.evaluation import evaluate_loss
 from training.log import TrainingLog, flops_per_token, setup_logging
@@ -106,40 +109,50 @@ def build_loaders(args: GLMArgs, tokenizer, state: TrainState):
 
     train = iter(loader(train_set, state.consumed_samples, args.train.batch_size, 0))
     valid = None
-    if valid_set is not None:
-        valid = cycle(loader(valid_set, 0, args.train.eval_batch_size, 1))
+    if valid_set is not None:  # endless, resumed after the batches earlier evaluations read
+        evaluations = state.iteration // args.train.eval_interval
+        read = evaluations * args.train.eval_iters * args.train.eval_batch_size * dp
+        valid = iter(loader(valid_set, read, args.train.eval_batch_size, 1))
     return train, valid
 
 
-def load_run(args: GLMArgs, engine) -> TrainState:
-    """``--load``: resume a training checkpoint exactly; or, for a release checkpoint, with
-    ``--finetune`` or ``--no-deepspeed-load``, load the weights only (a fresh optimizer; with
-    ``--no-deepspeed-load`` the count of steps and samples goes on from the checkpoint's)."""
+def load_weights(args: GLMArgs, model: GLMModel) -> dict | None:
+    """Weights to start from, loaded before the engine exists (its optimizer copies the
+    weights it starts with): ``--load-pretrained``, or ``--load`` when that is a checkpoint of
+    weights only or ``--finetune`` / ``--no-deepspeed-load`` asks for its weights alone.
+    Returns the loaded checkpoint dict, None when a training run is to be resumed instead."""
     ckpt = args.checkpoint
-    if not ckpt.load:
-        return TrainState()
-    weights_only = ckpt.finetune or ckpt.no_deepspeed_load
-    resumed = (
-        None
-        if weights_only
-        else resume_training_checkpoint(engine, ckpt.load, args.resume_options())
-    )
-    if resumed is not None:
-        state = TrainState(**resumed)
+    if ckpt.load:
+        weights_only = ckpt.finetune or ckpt.no_deepspeed_load
+        path = ckpt.load if weights_only or training_state(ckpt.load) is None else None
+    else:
+        path = ckpt.load_pretrained
+    if path is None:
+        return None
+    tp_rank, tp_world = mpu.get_model_parallel_rank(), mpu.get_model_parallel_world_size()
+    checkpoint = load_model_checkpoint(model, path, tp_rank, tp_world)
+    if not (ckpt.load and ckpt.no_deepspeed_load and not ckpt.finetune):
+        logger.info(
+            "starting from the weights of %s: new optimizer and schedule, iteration 0", path
+        )
+    return checkpoint
+
+
+def start_state(args: GLMArgs, engine, loaded: dict | None) -> TrainState:
+    """Where training starts: a resumed run exactly where it stopped (model, optimizer,
+    schedule, RNG, data position); ``--no-deepspeed-load`` at the loaded checkpoint's count of
+    steps and samples with a new optimizer; otherwise iteration 0."""
+    ckpt = args.checkpoint
+    if ckpt.load and loaded is None:
+        state = TrainState(**resume_training_checkpoint(engine, ckpt.load, args.resume_options()))
         if args.schedule.switch_linear:
             engine.scheduler.switch_to_linear(args.train.train_iters - state.iteration)
+    elif loaded is not None and ckpt.load and ckpt.no_deepspeed_load and not ckpt.finetune:
+        saved = loaded.get("train_state") or {"iteration": loaded.get("iteration", 0)}
+        state = TrainState(**saved)
+        engine.scheduler.load_state_dict({"num_steps": state.iteration})
     else:
-        checkpoint = load_model_checkpoint(
-            engine.module,
-            ckpt.load,
-            mpu.get_model_parallel_rank(),
-            mpu.get_model_parallel_world_size(),
-        )
-        state = TrainState()
-        if ckpt.no_deepspeed_load and not ckpt.finetune:
-            saved = checkpoint.get("train_state") or {"iteration": checkpoint.get("iteration", 0)}
-            state = TrainState(**saved)
-            engine.scheduler.load_state_dict({"num_steps": state.iteration})
+        return TrainState()
     logger.info("loaded %s at iteration %d", ckpt.load, state.iteration)
     return state
 
@@ -157,8 +170,9 @@ def main(argv: list[str] | None = None) -> TrainState:
 
     config = args.model_config(tokenizer.vocab_size)
     model = GLMModel(config, seed=args.train.seed).to(device)
+    loaded = load_weights(args, model)
     engine = build_engine(model, args.engine_config(), args.train.train_iters)
-    state = load_run(args, engine)
+    state = start_state(args, engine, loaded)
 
     train_reader, valid_reader = build_loaders(args, tokenizer, state)
     train_batches = model_parallel_batches(train_reader, device)

@@ -2,11 +2,13 @@
 
 Files load with ``torch.load(weights_only=True)`` (plus the NumPy types that RNG states in
 training checkpoints are pickled with) and memory mapping; a damaged file, or one that pickles
-objects other than weights, is a one-line error naming it.
+objects other than weights, is a one-line error naming it. Files in torch's legacy (pre-1.6,
+non-zip) format cannot be mapped and are read whole.
 """
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ import torch
 
 from checkpoint_io.layout import CheckpointError
 
-_NUMPY_GLOBALS = [
+NUMPY_GLOBALS = [  # the types RNG states in training checkpoints are pickled with
     np._core.multiarray._reconstruct,
     (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
     np.ndarray,
@@ -24,17 +26,25 @@ _NUMPY_GLOBALS = [
     np.dtypes.Float64DType,
 ]
 
-# Which flag a mismatching tensor points to.
 
+def load_checkpoint_file(path: Path, writable: bool = False) -> dict:
+    """``torch.load`` a shard safely, memory-mapped (or read a safetensors shard, whose tensors
+    are the ``module``); a damaged file is a one-line error naming it.
 
-def load_checkpoint_file(path: Path) -> dict:
-    """``torch.load`` a shard safely (or read a safetensors shard, whose tensors are the
-    ``module``); a damaged file is a one-line error naming it."""
+    ``writable`` maps the file shared: writing to its tensors writes the file (how
+    ``interop.streamed`` fills a file saved without data).
+    """
+    path = Path(path)
     if path.suffix == ".safetensors":
         return _load_safetensors(path)
+    # set_default_mmap_options takes effect when constructed, not on entering the block.
+    flags = mmap.MAP_SHARED if writable else mmap.MAP_PRIVATE
     try:
-        with torch.serialization.safe_globals(_NUMPY_GLOBALS):
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        with (
+            torch.serialization.safe_globals(NUMPY_GLOBALS),
+            torch.serialization.set_default_mmap_options(flags),
+        ):
+            return _mapped_or_whole(path)
     except FileNotFoundError as error:
         raise CheckpointError(f"checkpoint file {path} does not exist") from error
     except Exception as error:  # noqa: BLE001 - torch raises several types for damaged files
@@ -48,6 +58,15 @@ def load_checkpoint_file(path: Path) -> dict:
             f"cannot read checkpoint file {path} ({type(error).__name__}: "
             f"{str(error).splitlines()[0][:120]}): it is truncated or corrupt, copy it again"
         ) from error
+
+
+def _mapped_or_whole(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as error:
+        if "mmap can only be used with files saved with" not in str(error):
+            raise
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _load_safetensors(path: Path) -> dict:

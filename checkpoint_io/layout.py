@@ -6,18 +6,24 @@ Layout (released GLM checkpoints, and what DeepSpeed writes)::
     <dir>/latest                                the same tag, written by DeepSpeed
     <dir>/<tag>/mp_rank_00_model_states.pt      {"module": state_dict, "iteration": ..., ...}
     <dir>/<tag>/mp_rank_01_model_states.pt      one file per tensor-parallel rank
+    <dir>/<tag>/manifest.json                   ours: model-parallel size, a checksum per shard
+    <dir>/<tag>/config.json                     ours: the resolved run configuration
 
 ``<dir>`` may also be a tag folder itself.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 TRACKER_FILES = ("latest_checkpointed_iteration.txt", "latest")
 SHARD_PATTERN = re.compile(r"^mp_rank_(\d{2})_model_states\.(pt|safetensors)$")
+# DeepSpeed ZeRO-3 model files: placeholders, the weights are in the optimizer files.
+ZERO3_MODEL_PATTERN = re.compile(r"^zero_pp_rank_\d+_mp_rank_\d{2}_model_states\.pt$")
+RUN_CONFIG = "config.json"  # the resolved run configuration our training saves in a tag folder
 
 
 class CheckpointError(ValueError):
@@ -30,48 +36,29 @@ class CheckpointLocation:
     tag: str
     num_shards: int
     suffix: str = "pt"
+    manifest: dict | None = None  # checkpoint_io.manifest, None for original GLM checkpoints
 
     def shard_path(self, rank: int) -> Path:
         return self.tag_dir / f"mp_rank_{rank:02d}_model_states.{self.suffix}"
 
 
-def _read_tag(root: Path) -> str | None:
-    for name in TRACKER_FILES:
-        tracker = root / name
-        if tracker.is_file():
-            tag = tracker.read_text().strip()
-            if not tag:
-                raise CheckpointError(f"{tracker} is empty: it should hold the checkpoint tag")
-            return tag
-    return None
-
-
-def locate_checkpoint(path: str | Path) -> CheckpointLocation:
-    """Resolve ``path`` (a checkpoint folder or one of its tag folders) to its shard files."""
-    root = Path(path)
-    if not root.is_dir():
-        raise CheckpointError(f"checkpoint folder {root} does not exist")
-    tag = _read_tag(root)
-    tag_dir = root / tag if tag is not None else root
-    if tag is not None and not tag_dir.is_dir():
-        raise CheckpointError(f"{root} names tag {tag!r} but the folder {tag_dir} is missing")
-    found = [m for f in tag_dir.iterdir() if (m := SHARD_PATTERN.match(f.name))]
-    ranks = sorted(int(m.group(1)) for m in found)
-    if not ranks:
-        raise CheckpointError(
-            f"no mp_rank_XX_model_states.pt in {tag_dir}: not a GLM checkpoint folder "
-            "(expected latest_checkpointed_iteration.txt and <tag>/mp_rank_00_model_states.pt)"
-        )
-    missing = sorted(set(range(max(ranks) + 1)) - set(ranks))
-    if missing:
-        raise CheckpointError(
-            f"{tag_dir} lacks shard mp_rank_{missing[0]:02d}_model_states.pt "
-            f"(found ranks {ranks}): copy the missing file"
-        )
-    suffix = "pt" if any(m.group(2) == "pt" for m in found) else "safetensors"
-    return CheckpointLocation(tag_dir, tag if tag is not None else tag_dir.name, len(ranks), suffix)
-
-
 def shard_name(rank: int, safetensors: bool = False) -> str:
     """The file name of tensor-parallel rank ``rank``'s shard."""
     return f"mp_rank_{rank:02d}_model_states." + ("safetensors" if safetensors else "pt")
+
+
+def read_run_config(tag_dir: Path) -> dict | None:
+    """The run configuration saved beside the weights, if any (our training checkpoints)."""
+    path = Path(tag_dir) / RUN_CONFIG
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CheckpointError(
+            f"{path} is not valid JSON ({error}): copy the checkpoint folder again"
+        ) from error
+
+
+def run_config_heads(run_config: dict | None) -> int | None:
+    return ((run_config or {}).get("model") or {}).get("num_attention_heads")

@@ -1,19 +1,21 @@
 """Checkpoint weights against a model: shape checks, loading, and ZeRO-3 gathering.
 
 Every mismatch between a checkpoint and the model is reported in one line that names the key
-or file and the flag to check, never as a shape traceback. Tensors are cast to the model's dtype
-on copy.
+or file and the flag to check, never as a shape traceback. Weights are read one group at a time
+(``checkpoint_io.stream``): into a built model they are copied, cast to its dtype; a model built
+on the meta device takes them in the dtype asked for, so the model is held once, never twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from checkpoint_io.files import extract_module_state, load_checkpoint_file
-from checkpoint_io.layout import CheckpointError, locate_checkpoint
+from checkpoint_io.layout import CheckpointError
+from checkpoint_io.stream import OpenCheckpoint, ShardReader, TensorSpec, open_checkpoint
 
 _KEY_HINTS = (
     (
@@ -62,15 +64,18 @@ def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_state(model: nn.Module, state: dict[str, torch.Tensor], strict: bool = True) -> None:
+def load_state(
+    model: nn.Module, state: dict[str, torch.Tensor], strict: bool = True, assign: bool = False
+) -> None:
     """``model.load_state_dict(state)``, also into parameters ZeRO-3 has partitioned.
 
     Each partitioned parameter is gathered, overwritten and partitioned again (data-parallel
     rank 0's copy is broadcast, so every rank must call this with the same ``state``).
+    ``assign`` makes the tensors of ``state`` the parameters (for a model on the meta device).
     """
     tensors = _zero3_tensors(model)
     if tensors is None:
-        model.load_state_dict(state, strict=strict)
+        model.load_state_dict(state, strict=strict, assign=assign)
         return
     import deepspeed
 
@@ -82,11 +87,15 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], strict: bool = 
 
 
 def check_state_against_model(
-    state: dict[str, torch.Tensor], model: nn.Module, path: Path, strict: bool = True
+    state: Mapping[str, torch.Tensor | TensorSpec],
+    model: nn.Module,
+    path: Path,
+    strict: bool = True,
 ) -> None:
     """Raise a CheckpointError naming the first key whose presence or shape does not match.
 
-    Shapes are those of the whole tensors, also under ZeRO-3.
+    ``state`` maps keys to tensors or ``TensorSpec``s. Shapes are those of the whole tensors,
+    also under ZeRO-3.
     """
     expected = {k: _whole_shape(t) for k, t in model.state_dict(keep_vars=True).items()}
     missing = [k for k in expected if k not in state]
@@ -116,22 +125,63 @@ def check_state_against_model(
             )
 
 
-def read_model_shard(
-    path: str | Path, tp_rank: int = 0, tp_world: int = 1
-) -> tuple[dict[str, torch.Tensor], dict, Path]:
-    """This rank's model state of the checkpoint at ``path``, the whole checkpoint dict, and
-    the shard file. The checkpoint must have been saved at ``tp_world`` shards (resharding is
-    ``change_mp.py``)."""
-    location = locate_checkpoint(path)
-    if location.num_shards != tp_world:
+def check_heads(checkpoint: OpenCheckpoint, model: nn.Module) -> None:
+    """The head count saved with the checkpoint (if any) is the model's (shapes cannot tell)."""
+    saved = checkpoint.heads
+    heads = getattr(getattr(model, "config", None), "num_attention_heads", None)
+    if saved is not None and heads is not None and saved != heads:
         raise CheckpointError(
-            f"{location.tag_dir} was saved at model-parallel size {location.num_shards} but this "
-            f"run uses {tp_world}: launch with --model-parallel-size {location.num_shards} or "
-            f"reshard with `python change_mp.py {path} {tp_world}`"
+            f"{checkpoint.location.tag_dir} was saved with {saved} attention heads but the model "
+            f"has {heads}: check --num-attention-heads"
         )
-    shard = location.shard_path(tp_rank)
-    checkpoint = load_checkpoint_file(shard)
-    return extract_module_state(checkpoint, shard), checkpoint, shard
+
+
+def _materialised(
+    empty: torch.Tensor,
+    value: torch.Tensor,
+    dtype: torch.dtype | None,
+    device: torch.device | str | None,
+) -> torch.Tensor:
+    """``value`` copied into a new tensor with the shape and memory layout (strides) of the
+    meta tensor ``empty``, in ``dtype`` (floating point only) on ``device``: cast and layout in
+    one pass."""
+    dtype = dtype if dtype is not None and value.is_floating_point() else value.dtype
+    out = torch.empty_strided(empty.shape, empty.stride(), dtype=dtype, device=device)
+    if out.dim() == 2 and not out.is_contiguous() and out.t().is_contiguous():
+        # A transposed layout (GLMModel.use_decoding_layout): cast first, then let torch's
+        # transposing copy, which is fast only into a contiguous destination, write out.t().
+        out.t().copy_(value.to(dtype).t())
+        return out
+    return out.copy_(value)
+
+
+def stream_into_model(
+    model: nn.Module,
+    reader: ShardReader,
+    transform: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> None:
+    """Load ``reader``'s weights into ``model`` one group at a time (non-strictly: check the
+    keys first). A model on the meta device gets new tensors in ``dtype`` on ``device``, laid
+    out as its meta tensors are, which become its parameters: the model is held once, never
+    twice. Into a built model the tensors are copied, cast to its dtype."""
+    empty = {k: t for k, t in model.state_dict(keep_vars=True).items() if t.is_meta}
+    old = {name: p for name, p in model.named_parameters() if p.is_meta}
+    for group in reader.iter_groups():
+        state = transform(group) if transform else group
+        if empty:
+            state = {
+                key: _materialised(empty[key], value, dtype, device) if key in empty else value
+                for key, value in state.items()
+            }
+        load_state(model, state, strict=False, assign=bool(empty))
+    for name, param in model.named_parameters():
+        if name in old:
+            param.__dict__.update(old[name].__dict__)  # tensor-parallel marks (mpu.sharding)
+    left = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:
+        raise CheckpointError(f"{reader.path} does not hold {left[0]}: check the model flags")
 
 
 def load_model_checkpoint(
@@ -140,12 +190,20 @@ def load_model_checkpoint(
     tp_rank: int = 0,
     tp_world: int = 1,
     strict: bool = True,
+    verify: bool = True,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
 ) -> dict:
-    """Load this rank's shard of the checkpoint at ``path`` into ``model``.
+    """Load this rank's shard of the checkpoint at ``path`` into ``model``, one group of
+    tensors at a time, after checking the shard count, checksum (``verify``), shapes and head
+    count. A model built on the meta device gets its weights in ``dtype`` on ``device``.
 
-    Returns the whole checkpoint dict (iteration, RNG states, ... for callers that resume).
+    Returns the entries saved beside the weights (iteration, RNG states, ... for callers that
+    resume).
     """
-    state, checkpoint, shard = read_model_shard(path, tp_rank, tp_world)
-    check_state_against_model(state, model, shard, strict=strict)
-    load_state(model, state, strict=strict)
-    return checkpoint
+    checkpoint = open_checkpoint(path, [tp_rank], verify, model_parallel_size=tp_world)
+    reader = checkpoint.readers[tp_rank]
+    check_state_against_model(reader.specs, model, reader.path, strict=strict)
+    check_heads(checkpoint, model)
+    stream_into_model(model, reader, dtype=dtype, device=device)
+    return reader.extras

@@ -35,6 +35,22 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def fsync_tree(folder: str | Path, select: Callable[[Path], bool] | None = None) -> None:
+    """Flush the files under ``folder`` (those ``select`` picks; all by default) and the
+    folders themselves to disk, e.g. files a library wrote before the folder is renamed into
+    place: a rename can reach the disk before the data it names, so a power cut could leave
+    complete-looking empty files."""
+    folder = Path(folder)
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file() and not path.is_symlink():
+            if select is None or select(path):
+                with open(path, "rb") as handle:
+                    os.fsync(handle.fileno())
+        elif path.is_dir():
+            _fsync_dir(path)
+    _fsync_dir(folder)
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Create ``path`` through ``write(handle)`` on a temporary file, fsync it, rename it."""
     path = Path(path)

@@ -81,6 +81,9 @@ def build_pretrain_loader(
     """A DataLoader of `GLMBatch`es that resumes exactly at `consumed_samples`.
 
     `collate_fn` is a `BlankInfillingCollator`; it is set to the sampler's first batch here.
+    Starting an iterator draws the workers' base seed from the loader's own generator, never
+    from torch's global one: the global stream drives dropout, and a resumed run restores it
+    after its loaders are built, so drawing from it here would shift every later mask.
     """
     sampler = PretrainBatchSampler(
         len(dataset),
@@ -100,4 +103,5 @@ def build_pretrain_loader(
         num_workers=num_workers,
         pin_memory=pin_memory,
         persistent_workers=False,
+        generator=torch.Generator().manual_seed(seed),
     )

@@ -8,8 +8,10 @@ command tokens and their ids), and the remote code of ``interop/hf_remote``, so 
     AutoModelForSeq2SeqLM.from_pretrained(folder, trust_remote_code=True)
     AutoModelForMultipleChoice.from_pretrained(folder, trust_remote_code=True)
 
-work offline. Shards are merged in memory (third-wise for the fused QKV); the dtype is kept
-unless one is asked for. The folder is written atomically.
+work offline. Shards are merged (third-wise for the fused QKV) one group of tensors at a time,
+straight into the output file; the dtype is kept unless one is asked for. A safetensors file is
+written whole, so larger models are split into ``model-0000k-of-0000n.safetensors`` files (2 GB
+by default) with an index, as Hugging Face does. The folder is written atomically.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from checkpoint_io import load_checkpoint_file, locate_checkpoint
+from checkpoint_io import ShardReader, TensorSpec, open_checkpoint, plan_groups
 from common.atomic import atomic_folder
 from data_utils.tokenization import TokenizerConfig, build_tokenizer
-from interop.folders import read_run_config, run_config_heads
+from interop.folders import Fill, run_config_heads
 from interop.hf_layout import (
     AUTO_MAP,
     FIXED_FIELDS,
@@ -36,19 +38,12 @@ from interop.hf_layout import (
     hf_command_tokenizer,
     model_fields,
 )
-from interop.reshard import reshard_checkpoints
+from interop.reshard import reshard_fill, resized_specs
+from interop.streamed import StreamedFiles, placeholders
 from interop.zero import DTYPES
 
 REMOTE_DIR = Path(__file__).parent / "hf_remote"
-
-
-def load_merged_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None]:
-    """The MP=1 state dict of a checkpoint folder, tag folder or ``mp_rank_XX`` file (a file
-    stands for its whole tag folder: every shard is merged), and its run configuration."""
-    path = Path(path)
-    location = locate_checkpoint(path.parent if path.is_file() else path)
-    shards = [load_checkpoint_file(location.shard_path(r)) for r in range(location.num_shards)]
-    return reshard_checkpoints(shards, 1)[0]["module"], read_run_config(location.tag_dir)
+MAX_SHARD_BYTES = 2 << 30  # a model.safetensors larger than this is split (written whole each)
 
 
 def _from_run_config(run_config: dict | None, tokenizer_config, heads):
@@ -131,6 +126,66 @@ def _checked_tokenizer(cfg: TokenizerConfig, vocab_rows: int) -> None:
         )
 
 
+def _export_specs(whole: dict[str, TensorSpec], dtype: str | None) -> dict[str, TensorSpec]:
+    cast = DTYPES[dtype] if dtype is not None else None
+    return {
+        PREFIX + key: TensorSpec(
+            spec.shape, cast if cast and spec.dtype.is_floating_point else spec.dtype
+        )
+        for key, spec in whole.items()
+    }
+
+
+def merge_fill(readers: list[ShardReader], moves: dict[int, int]) -> Fill:
+    """Fill the Hugging Face tensors (``glm.`` keys, MP=1) from the GLM shards, a group at a
+    time; the command-token rows of the word embeddings move as the tokenizer needs."""
+    merge = reshard_fill(readers)
+
+    def fill(keys, targets):
+        merge([key.removeprefix(PREFIX) for key in keys], {0: _unprefixed(targets[0])})
+        embeddings = targets[0].get(PREFIX + "word_embeddings.weight")
+        if embeddings is not None and moves:
+            embeddings.copy_(copy_rows(embeddings, moves))
+
+    return fill
+
+
+def _unprefixed(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key.removeprefix(PREFIX): value for key, value in tensors.items()}
+
+
+def write_hf_weights(
+    folder: Path, specs: dict[str, TensorSpec], fill: Fill, safetensors: bool, max_shard_bytes: int
+) -> None:
+    """``pytorch_model.bin`` streamed a group at a time; or ``model.safetensors``, split into
+    ``model-0000k-of-0000n.safetensors`` files of at most ``max_shard_bytes`` with an index
+    (Hugging Face's sharded layout) when larger, since each file is written whole."""
+    if not safetensors:
+        files = StreamedFiles({0: folder / "pytorch_model.bin"}, {0: specs}, module_key=None)
+        for keys in plan_groups({key: spec.nbytes for key, spec in specs.items()}):
+            with files.open(keys) as targets:
+                fill(keys, targets)
+        return
+    sizes = {key: spec.nbytes for key, spec in specs.items()}
+    files = plan_groups(sizes, max_shard_bytes)
+    names = [
+        "model.safetensors"
+        if len(files) == 1
+        else f"model-{i + 1:05d}-of-{len(files):05d}.safetensors"
+        for i in range(len(files))
+    ]
+    for name, keys in zip(names, files, strict=True):
+        weights = placeholders({key: specs[key] for key in keys})
+        for group in plan_groups({key: sizes[key] for key in keys}):
+            fill(group, {0: {key: weights[key] for key in group}})
+        save_file(weights, folder / name, metadata={"format": "pt"})
+        del weights
+    if len(files) > 1:
+        weight_map = {key: name for name, keys in zip(names, files, strict=True) for key in keys}
+        index = {"metadata": {"total_size": sum(sizes.values())}, "weight_map": weight_map}
+        (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
+
+
 def export_to_hf(
     checkpoint: str | Path,
     out: str | Path,
@@ -139,38 +194,37 @@ def export_to_hf(
     safetensors: bool = False,
     dtype: str | None = None,
     expected: dict | None = None,
+    verify: bool = True,
+    max_shard_bytes: int = MAX_SHARD_BYTES,
 ) -> Path:
     """Write the Hugging Face folder ``out`` for ``checkpoint``; returns ``out``.
 
-    The tokenizer settings and head count default to the run configuration saved with our
-    training checkpoints. ``expected`` maps config fields (``num_layers``, ...) to the values
-    the caller's flags give; a checkpoint that differs is refused.
+    ``checkpoint`` is a checkpoint folder, tag folder or ``mp_rank_XX`` file (a file stands for
+    its whole tag folder: every shard is merged). The tokenizer settings and head count default
+    to what was saved with the checkpoint. ``expected`` maps config fields (``num_layers``,
+    ...) to the values the caller's flags give; a checkpoint that differs is refused.
+    ``verify`` checks the shards' checksums against the checkpoint's manifest.
     """
-    state, run_config = load_merged_state(checkpoint)
-    cfg, heads = _from_run_config(run_config, tokenizer_config, num_attention_heads)
-    fields = model_fields(state, heads)
+    path = Path(checkpoint)
+    source = open_checkpoint(path.parent if path.is_file() else path, verify=verify)
+    readers = [source.readers[rank] for rank in range(source.location.num_shards)]
+    whole = resized_specs(readers[0].specs, len(readers))
+    heads = num_attention_heads or source.heads
+    cfg, heads = _from_run_config(source.run_config, tokenizer_config, heads)
+    fields = model_fields(whole, heads)
     check_fields(fields, expected or {}, str(checkpoint))
     _checked_tokenizer(cfg, fields["vocab_size"])
     moves, _ = command_row_moves(cfg)
-    if moves:
-        state = {
-            **state,
-            "word_embeddings.weight": copy_rows(state["word_embeddings.weight"], moves),
-        }
-    if dtype is not None:
-        state = {k: v.to(DTYPES[dtype]) for k, v in state.items()}
-    weights = {PREFIX + k: v.contiguous() for k, v in state.items()}
-    config = model_config_json(fields, cfg, state["word_embeddings.weight"].dtype)
+    specs = _export_specs(whole, dtype)
+    config = model_config_json(fields, cfg, specs[PREFIX + "word_embeddings.weight"].dtype)
     tokenizer_json = tokenizer_config_json(cfg, fields["max_sequence_length"])
     _, files, _ = tokenizer_files(cfg)
     files.update({name: REMOTE_DIR / name for name in REMOTE_FILES})
     with atomic_folder(out) as tmp:
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         (tmp / "tokenizer_config.json").write_text(json.dumps(tokenizer_json, indent=2) + "\n")
-        if safetensors:
-            save_file(weights, tmp / "model.safetensors", metadata={"format": "pt"})
-        else:
-            torch.save(weights, tmp / "pytorch_model.bin")
-        for name, source in files.items():
-            shutil.copyfile(source, tmp / name)
+        fill = merge_fill(readers, moves)
+        write_hf_weights(tmp, specs, fill, safetensors, max_shard_bytes)
+        for name, source_file in files.items():
+            shutil.copyfile(source_file, tmp / name)
     return Path(out)

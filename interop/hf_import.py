@@ -6,22 +6,21 @@ or not; keys with or without the ``glm.`` prefix) and writes a release checkpoin
     <out>/latest_checkpointed_iteration.txt    "release"
     <out>/release/mp_rank_XX_model_states.pt   {"module": ..., "iteration": 0}
 
-at any model-parallel size. For a Chinese model used without ``--fix-command-token`` (the
+at any model-parallel size, with a manifest, one group of tensors at a time (the weights are
+never held whole). For a Chinese model used without ``--fix-command-token`` (the
 GLM-10B-Chinese setting) the command-token embedding rows move back to the shared-id table.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file
-
-from checkpoint_io import CheckpointError
+from checkpoint_io import CheckpointError, ShardReader, TensorSpec
 from data_utils.tokenization import TokenizerConfig, build_tokenizer
-from interop.folders import write_checkpoint_folder
+from interop.folders import Fill, ShardPlan, write_checkpoint_folder
 from interop.hf_layout import (
     PREFIX,
     check_fields,
@@ -30,10 +29,10 @@ from interop.hf_layout import (
     glm_flags,
     model_fields,
 )
-from interop.reshard import check_divisible
+from interop.reshard import check_divisible, resized_specs
 from interop.zero import DTYPES
 from model.glm import glm_partition_spec
-from mpu.sharding import reshard_state_dicts
+from mpu.sharding import copy_shard
 
 _WEIGHT_FILES = (
     ("model.safetensors", "model.safetensors.index.json"),
@@ -48,29 +47,58 @@ class ImportResult:
     flags: str  # the model flags to run the checkpoint with
 
 
-def _load_weight_file(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        return load_file(path)
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-
-
-def load_hf_weights(folder: str | Path) -> dict[str, torch.Tensor]:
-    """The GLM state dict of a Hugging Face folder (``glm.`` prefix removed)."""
-    folder = Path(folder)
+def hf_weight_files(folder: Path) -> list[Path]:
+    """The weight files of a Hugging Face folder (one, or those its index lists)."""
     for single, index in _WEIGHT_FILES:
         if (folder / single).is_file():
-            state = _load_weight_file(folder / single)
-            break
+            return [folder / single]
         if (folder / index).is_file():
-            shards = sorted(set(json.loads((folder / index).read_text())["weight_map"].values()))
-            state = {k: v for name in shards for k, v in _load_weight_file(folder / name).items()}
-            break
-    else:
-        raise FileNotFoundError(
-            f"{folder} has no model.safetensors or pytorch_model.bin (nor their index files): "
-            "not a Hugging Face model folder"
-        )
-    return {k.removeprefix(PREFIX): v for k, v in state.items()}
+            try:
+                weight_map = json.loads((folder / index).read_text())["weight_map"]
+            except (ValueError, KeyError, TypeError) as error:
+                raise CheckpointError(f"{folder / index} is damaged ({error!r})") from error
+            return [folder / name for name in sorted(set(weight_map.values()))]
+    raise FileNotFoundError(
+        f"{folder} has no model.safetensors or pytorch_model.bin (nor their index files): "
+        "not a Hugging Face model folder"
+    )
+
+
+def hf_sources(folder: Path) -> dict[str, tuple[ShardReader, str]]:
+    """GLM key (``glm.`` prefix removed) -> (the reader of the file holding it, its name)."""
+    sources = {}
+    for path in hf_weight_files(folder):
+        reader = ShardReader(path, module_key=None)
+        for name in reader.specs:
+            sources[name.removeprefix(PREFIX)] = (reader, name)
+    return sources
+
+
+def import_fill(sources: dict[str, tuple[ShardReader, str]], back: dict[int, int]) -> Fill:
+    """Cut each target rank's piece out of the Hugging Face tensors, a group at a time."""
+
+    def fill(keys, targets):
+        wanted: dict[ShardReader, list[str]] = {}
+        for key in keys:
+            reader, name = sources[key]
+            wanted.setdefault(reader, []).append(name)
+        with ExitStack() as stack:
+            read = {}
+            for reader, names in wanted.items():
+                tensors = stack.enter_context(reader.read(names))
+                read.update({name.removeprefix(PREFIX): value for name, value in tensors.items()})
+            for key in keys:
+                value = read[key]
+                if key == "word_embeddings.weight" and back:
+                    value = copy_rows(value, back)
+                layout = glm_partition_spec(key)
+                for rank, tensors in targets.items():
+                    if layout is None:
+                        tensors[key].copy_(value)
+                    else:
+                        copy_shard([value], tensors[key], *layout, rank)
+
+    return fill
 
 
 def read_hf_config(folder: Path) -> dict:
@@ -86,13 +114,12 @@ def read_hf_config(folder: Path) -> dict:
     return config
 
 
-def _restore_command_rows(state: dict, cfg: TokenizerConfig) -> dict:
-    """Move command-token rows from the Hugging Face ids back to GLM's shared-id table."""
+def _rows_back(cfg: TokenizerConfig | None) -> dict[int, int]:
+    """Command-token rows to move from the Hugging Face ids back to GLM's shared-id table."""
+    if cfg is None:
+        return {}
     moves, unchanged = command_row_moves(cfg)
-    back = {hf: ours for ours, hf in moves.items() if ours not in unchanged}
-    if not back:
-        return state
-    return {**state, "word_embeddings.weight": copy_rows(state["word_embeddings.weight"], back)}
+    return {hf: ours for ours, hf in moves.items() if ours not in unchanged}
 
 
 def import_from_hf(
@@ -103,11 +130,14 @@ def import_from_hf(
     dtype: str | None = None,
     safetensors: bool = False,
 ) -> ImportResult:
-    """Write the GLM release checkpoint of a Hugging Face GLM folder."""
+    """Write the GLM release checkpoint of a Hugging Face GLM folder, one group of tensors at a
+    time (safetensors files are read lazily, ``pytorch_model.bin`` memory-mapped)."""
     folder = Path(folder)
     config = read_hf_config(folder)
-    state = load_hf_weights(folder)
-    fields = model_fields(state, config["num_attention_heads"])
+    sources = hf_sources(folder)
+    whole = {key: reader.specs[name] for key, (reader, name) in sources.items()}
+    heads = config["num_attention_heads"]
+    fields = model_fields(whole, heads)
     shapes = ("num_layers", "vocab_size", "hidden_size", "max_sequence_length")
     check_fields(fields, {k: config.get(k) for k in shapes}, f"{folder} (weights)")
     if tokenizer_config is not None:
@@ -117,11 +147,14 @@ def import_from_hf(
                 f"the tokenizer flags give a padded vocabulary of {padded} but {folder} has "
                 f"{fields['vocab_size']} rows: check the tokenizer flags"
             )
-        state = _restore_command_rows(state, tokenizer_config)
-    if dtype is not None:
-        state = {k: v.to(DTYPES[dtype]) for k, v in state.items()}
-    check_divisible(state, model_parallel_size, config["num_attention_heads"])
-    shards = reshard_state_dicts([state], model_parallel_size, glm_partition_spec)
-    payload = [{"module": shard, "iteration": 0} for shard in shards]
-    write_checkpoint_folder(out, "release", payload, safetensors)
+    check_divisible(whole, model_parallel_size, heads)
+    cast = DTYPES[dtype] if dtype is not None else None
+    whole = {
+        key: TensorSpec(spec.shape, cast if cast and spec.dtype.is_floating_point else spec.dtype)
+        for key, spec in whole.items()
+    }
+    plan = ShardPlan(resized_specs(whole, 1 / model_parallel_size), {"iteration": 0})
+    fill = import_fill(sources, _rows_back(tokenizer_config))
+    plans = [plan] * model_parallel_size
+    write_checkpoint_folder(out, "release", plans, fill, safetensors, num_attention_heads=heads)
     return ImportResult(Path(out), model_parallel_size, glm_flags(fields))

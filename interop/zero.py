@@ -11,26 +11,40 @@ the tensor-parallel shards with ``glm_partition_spec`` and write the release lay
     <out>/release/mp_rank_XX_model_states.pt     {"module": ..., "iteration": N}
     <out>/release/config.json                    the run configuration, when the run saved one
 
-DeepSpeed unpickles these files with ``weights_only=False``; consolidate only checkpoints you
-trust, as you would load them for training.
+DeepSpeed's reader passes ``weights_only=False`` to ``torch.load``; we run it under torch's
+``TORCH_FORCE_WEIGHTS_ONLY_LOAD``, so every file is read by the weights-only unpickler, which
+accepts tensors, containers and the few DeepSpeed bookkeeping types listed in
+``_safe_globals`` and refuses anything else: no code from the files runs. The reassembled
+weights are materialised and written one tensor group at a time; DeepSpeed's reassembly itself
+holds the fp32 master weights (4 bytes per parameter) while it runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
+import pickle
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from checkpoint_io import TRACKER_FILES, CheckpointError
-from interop.folders import read_run_config, run_config_heads, write_checkpoint_folder
-from interop.reshard import check_divisible
+from checkpoint_io import TRACKER_FILES, CheckpointError, TensorSpec, load_checkpoint_file
+from checkpoint_io.files import NUMPY_GLOBALS
+from interop.folders import (
+    Fill,
+    ShardPlan,
+    read_run_config,
+    run_config_heads,
+    write_checkpoint_folder,
+)
+from interop.reshard import check_divisible, resized_specs
 from model.glm import glm_partition_spec
-from mpu.sharding import reshard_state_dicts
+from mpu.sharding import copy_shard, reshard_state_dicts
 
 _MODEL_FILE = re.compile(r"^(?:zero_pp_rank_\d+_)?mp_rank_(\d{2})_model_states\.pt$")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -71,8 +85,40 @@ def _model_parallel_ranks(tag_dir: Path) -> list[int]:
     return ranks
 
 
-def _consolidate_rank(tag_dir: Path, rank: int) -> dict[str, torch.Tensor]:
-    """DeepSpeed's fp32 reassembly over the files of one model-parallel rank."""
+def _safe_globals() -> list:
+    """What the weights-only unpickler may build from a ZeRO file besides tensors and
+    containers: DeepSpeed's loss scaler, stage enum and fragment addresses, NumPy arrays."""
+    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
+
+    return [LossScaler, DynamicLossScaler, ZeroStageEnum, fragment_address, *NUMPY_GLOBALS]
+
+
+@contextlib.contextmanager
+def _weights_only_loads(tag_dir: Path) -> Iterator[None]:
+    """Every ``torch.load`` in the block is weights-only, whatever its caller passes."""
+    old = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    try:
+        with torch.serialization.safe_globals(_safe_globals()):
+            yield
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0][:200]
+        raise CheckpointError(
+            f"{tag_dir} holds a file that is not only weights and DeepSpeed state ({first}): "
+            "consolidate only checkpoints of our training runs"
+        ) from error
+    finally:
+        if old is None:
+            os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
+        else:
+            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = old
+
+
+def _lazy_rank_state(tag_dir: Path, rank: int) -> dict:
+    """DeepSpeed's fp32 reassembly over the files of one model-parallel rank, lazily: each
+    value materialises with ``.contiguous()`` (ZeRO-3 tensors are gathered only then)."""
     from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
     with tempfile.TemporaryDirectory(prefix="glm-zero-") as scratch:
@@ -80,8 +126,10 @@ def _consolidate_rank(tag_dir: Path, rank: int) -> dict[str, torch.Tensor]:
         view.mkdir()
         for f in tag_dir.glob(f"*mp_rank_{rank:02d}_*.pt"):
             (view / f.name).symlink_to(f.resolve())
-        with contextlib.redirect_stdout(io.StringIO()):  # DeepSpeed prints per-file progress
-            state = get_fp32_state_dict_from_zero_checkpoint(scratch, tag=tag_dir.name)
+        with contextlib.redirect_stdout(io.StringIO()), _weights_only_loads(tag_dir):
+            state = get_fp32_state_dict_from_zero_checkpoint(
+                scratch, tag=tag_dir.name, lazy_mode=True
+            )
     if state and all(key.startswith("module.") for key in state):
         state = {key[len("module.") :]: value for key, value in state.items()}
     return state
@@ -89,27 +137,58 @@ def _consolidate_rank(tag_dir: Path, rank: int) -> dict[str, torch.Tensor]:
 
 def _iteration(tag_dir: Path) -> int:
     path = next(f for f in sorted(tag_dir.iterdir()) if _MODEL_FILE.match(f.name))
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    checkpoint = load_checkpoint_file(path)
     return int(checkpoint.get("iteration", checkpoint.get("global_steps", 0)))
+
+
+def _lazy_states(tag_dir: Path, dtype: str) -> list[dict]:
+    if dtype not in DTYPES:
+        raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return [_lazy_rank_state(tag_dir, rank) for rank in _model_parallel_ranks(tag_dir)]
 
 
 def consolidate_zero_checkpoint(
     src: str | Path, tag: str | None = None, target_mp: int = 1, dtype: str = "fp32"
 ) -> tuple[list[dict[str, torch.Tensor]], int]:
-    """The master weights of a ZeRO checkpoint as ``target_mp`` state dicts, and the iteration."""
-    return _consolidate(find_zero_tag_dir(src, tag), target_mp, dtype)
-
-
-def _consolidate(
-    tag_dir: Path, target_mp: int, dtype: str
-) -> tuple[list[dict[str, torch.Tensor]], int]:
-    if dtype not in DTYPES:
-        raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    states = [_consolidate_rank(tag_dir, rank) for rank in _model_parallel_ranks(tag_dir)]
-    check_divisible(states[0], target_mp, run_config_heads(read_run_config(tag_dir)))
+    """The master weights of a ZeRO checkpoint as ``target_mp`` state dicts in memory, and the
+    iteration (small models; ``consolidate_zero_folder`` streams)."""
+    tag_dir = find_zero_tag_dir(src, tag)
+    states = [
+        {key: value.contiguous() for key, value in state.items()}
+        for state in _lazy_states(tag_dir, dtype)
+    ]
+    check_divisible(
+        resized_specs(_specs(states[0]), len(states)),
+        target_mp,
+        run_config_heads(read_run_config(tag_dir)),
+    )
     resharded = reshard_state_dicts(states, target_mp, glm_partition_spec)
     cast = [{k: v.to(DTYPES[dtype]) for k, v in state.items()} for state in resharded]
     return cast, _iteration(tag_dir)
+
+
+def _specs(state: dict, dtype: torch.dtype | None = None) -> dict[str, TensorSpec]:
+    return {
+        key: TensorSpec(tuple(value.shape), dtype if dtype is not None else value.dtype)
+        for key, value in state.items()
+    }
+
+
+def zero_fill(states: list[dict]) -> Fill:
+    """Materialise each tensor of each model-parallel rank once and copy every target rank's
+    piece of it (cast to the target dtype)."""
+
+    def fill(keys, targets):
+        for key in keys:
+            layout = glm_partition_spec(key)
+            pieces = [s[key].contiguous() for s in (states if layout else states[:1])]
+            for rank, tensors in targets.items():
+                if layout is None:
+                    tensors[key].copy_(pieces[0])
+                else:
+                    copy_shard(pieces, tensors[key], *layout, rank)
+
+    return fill
 
 
 def default_output(src: str | Path) -> Path:
@@ -127,9 +206,16 @@ def consolidate_zero_folder(
 ) -> ZeroResult:
     """Write the release checkpoint of a ZeRO training run (default ``<src>_release``)."""
     tag_dir = find_zero_tag_dir(src, tag)
-    source_mp = len(_model_parallel_ranks(tag_dir))
-    states, iteration = _consolidate(tag_dir, target_mp, dtype)
+    states = _lazy_states(tag_dir, dtype)
+    whole = resized_specs(_specs(states[0], DTYPES[dtype]), len(states))
+    heads = run_config_heads(read_run_config(tag_dir))
+    check_divisible(whole, target_mp, heads)
+    iteration = _iteration(tag_dir)
+    plan = ShardPlan(resized_specs(whole, 1 / target_mp), {"iteration": iteration})
     out = Path(out) if out is not None else default_output(src)
-    shards = [{"module": state, "iteration": iteration} for state in states]
-    write_checkpoint_folder(out, "release", shards, safetensors, read_run_config(tag_dir))
-    return ZeroResult(out, tag_dir.name, source_mp, target_mp, iteration)
+    run_config = read_run_config(tag_dir)
+    plans = [plan] * target_mp
+    write_checkpoint_folder(
+        out, "release", plans, zero_fill(states), safetensors, run_config, heads
+    )
+    return ZeroResult(out, tag_dir.name, len(states), target_mp, iteration)

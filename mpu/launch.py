@@ -7,6 +7,7 @@ the caller names a backend.
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import socket
@@ -44,6 +45,7 @@ def initialize_distributed(
             os.environ.update(RANK="0", WORLD_SIZE="1")  # DeepSpeed reads these
             address = f"tcp://127.0.0.1:{_free_port()}"
             dist.init_process_group(backend=backend, init_method=address, rank=0, world_size=1)
+        atexit.register(_close_process_group)
     if not model_parallel_is_initialized():
         world = dist.get_world_size()
         if world % model_parallel_size:
@@ -53,6 +55,17 @@ def initialize_distributed(
             )
         initialize_model_parallel(model_parallel_size)
     return device
+
+
+def _close_process_group() -> None:
+    """Close the group before the interpreter tears down.
+
+    Exiting with gloo's worker threads alive can abort the process ("terminate called without an
+    active exception", status -6), e.g. after a bad-input line; closing the group first keeps the
+    documented exit status.
+    """
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def set_random_seed(seed: int, device: torch.device | None = None) -> None:

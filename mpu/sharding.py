@@ -67,3 +67,31 @@ def reshard_state_dicts(
         for state, piece in zip(out, pieces, strict=True):
             state[key] = piece
     return out
+
+
+def copy_shard(
+    sources: list[torch.Tensor], target: torch.Tensor, dim: int, stride: int, rank: int
+) -> None:
+    """Write into ``target`` rank ``rank``'s shard of the tensor whose shards at
+    ``len(sources)`` ranks are ``sources`` (laid out as ``split_tensor`` does), at the
+    tensor-parallel size that ``target``'s shape implies, without building the whole tensor.
+
+    Equal to ``target.copy_(split_tensor(merge_tensors(sources, dim, stride), dim, stride,
+    world)[rank])`` but touching only the rows it copies: resharding a checkpoint streams.
+    """
+    source_block = sources[0].shape[dim] // stride  # rows of one stride block per source rank
+    target_block = target.shape[dim] // stride
+    if source_block * len(sources) % target_block:
+        raise ValueError(
+            f"dimension {dim} of {source_block * len(sources) * stride} rows cannot be cut into "
+            f"shards of {target_block * stride}"
+        )
+    for block in range(stride):
+        start, end = rank * target_block, (rank + 1) * target_block  # within one whole block
+        while start < end:
+            source, offset = divmod(start, source_block)
+            rows = min(end - start, source_block - offset)
+            piece = sources[source].narrow(dim, block * source_block + offset, rows)
+            written = start - rank * target_block
+            target.narrow(dim, block * target_block + written, rows).copy_(piece)
+            start += rows

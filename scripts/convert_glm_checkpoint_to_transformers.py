@@ -4,6 +4,10 @@ Usage:
     python scripts/convert_glm_checkpoint_to_transformers.py CHECKPOINT [MODEL_NAME] \
         --tokenizer-path VOCAB_DIR --out HF_DIR [--safetensors] [--dtype fp16] [flags]
 
+The checkpoint is read and the folder written one group of tensors at a time, so memory stays
+far below the checkpoint's size (a safetensors file is written whole: --max-shard-size bounds
+it).
+
 CHECKPOINT is a checkpoint folder, a tag folder or one of its mp_rank_XX_model_states.pt files
 (every shard of the tag is merged). The head count and tokenizer come from the run
 configuration our training saves with a checkpoint; for other checkpoints give MODEL_NAME,
@@ -38,6 +42,19 @@ from interop.cli import (  # noqa: E402
 from interop.hf_export import export_to_hf  # noqa: E402
 
 
+def shard_size(text: str) -> int:
+    """``2GB``, ``500MB``, ``100KB`` or a number of bytes."""
+    units = {"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
+    try:
+        unit = next((u for u in units if text.upper().endswith(u)), None)
+        value = float(text[: -len(unit)]) * units[unit] if unit else float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 2GB or 500MB") from error
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: the size must be positive")
+    return int(value)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -49,6 +66,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", help="output folder (default: <checkpoint>_hf)")
     parser.add_argument("--safetensors", action="store_true", help="write model.safetensors")
     parser.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), help="cast the weights")
+    parser.add_argument(
+        "--max-shard-size",
+        type=shard_size,
+        default="2GB",
+        help="with --safetensors: split larger weights into files of this size (default 2GB)",
+    )
+    parser.add_argument(
+        "--no-verify-checkpoint",
+        action="store_true",
+        help="skip the SHA-256 pass over the shards (huge files; sizes are still checked)",
+    )
     add_model_flags(parser)
     return parse_with_model_flags(parser, argv)
 
@@ -67,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             safetensors=args.safetensors,
             dtype=args.dtype,
             expected=expected_shapes(args),
+            verify=not args.no_verify_checkpoint,
+            max_shard_bytes=args.max_shard_size,
         )
     print(f"wrote Hugging Face folder {out}")
     return 0

@@ -27,6 +27,7 @@ class InputExample:
     meta: dict[str, Any] = field(default_factory=dict)
     idx: Any = -1
     num_choices: int = 1
+    origin: str = ""  # "file:line" it was read from, for error messages
 
 
 def num_special_tokens(has_answer: bool) -> int:

@@ -4,7 +4,8 @@ Only the ``module`` weights are read, into the innermost ``GLMModel`` and non-st
 and prompt encoders are new, so their keys are absent. When the checkpoint's position tables
 have fewer rows than the model's (pretrained at 512, finetuned with a larger
 ``--max-position-embeddings``), its rows fill the start of the tables and the remaining rows keep
-their fresh initialisation. ``init_prompts`` implements ``--prompt-init``.
+their fresh initialisation. The checkpoint is checked (manifest, shard count, NaN/Inf, head
+count) and read one group of tensors at a time. ``init_prompts`` implements ``--prompt-init``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from checkpoint_io import check_state_against_model, read_model_shard
+from checkpoint_io import check_heads, check_state_against_model, open_checkpoint, stream_into_model
 from model import GLMModel
 from mpu import gather_from_model_parallel_region
 
@@ -47,23 +48,42 @@ def extend_position_tables(state: dict[str, torch.Tensor], glm: GLMModel) -> Non
             state[key] = table
 
 
+def _renamed(state: dict, keys: dict[str, str]) -> dict:
+    return {keys[key]: value for key, value in state.items()}
+
+
 def load_pretrained(
-    model: nn.Module, path: str | Path, tp_rank: int = 0, tp_world: int = 1
+    model: nn.Module, path: str | Path, tp_rank: int = 0, tp_world: int = 1, verify: bool = True
 ) -> tuple[list[str], list[str]]:
-    """Load pretrained weights; returns the (missing, unexpected) GLM keys."""
-    state, _, shard = read_model_shard(path, tp_rank, tp_world)
-    state = dict(state)
-    if state and all(key.startswith("model.") for key in state):
-        state = {key[len("model.") :]: value for key, value in state.items()}
+    """Load pretrained weights, one group of tensors at a time (the checkpoint is never held
+    whole beside the model); returns the (missing, unexpected) GLM keys. ``verify`` checks the
+    shard's checksum against the checkpoint's manifest."""
+    checkpoint = open_checkpoint(path, [tp_rank], verify, model_parallel_size=tp_world)
+    reader = checkpoint.readers[tp_rank]
+    prefixed = reader.specs and all(key.startswith("model.") for key in reader.specs)
+    keys = {key: key[len("model.") :] if prefixed else key for key in reader.specs}
     glm = inner_glm(model)
-    extend_position_tables(state, glm)
-    check_state_against_model(state, glm, shard, strict=False)
-    result = glm.load_state_dict(state, strict=False)
-    if result.missing_keys:
-        logger.info("not in the checkpoint (trained from scratch): %s", result.missing_keys)
-    if result.unexpected_keys:
-        logger.warning("checkpoint keys the model does not use: %s", result.unexpected_keys)
-    return list(result.missing_keys), list(result.unexpected_keys)
+    own = glm.state_dict(keep_vars=True)
+    shapes = {keys[key]: spec for key, spec in reader.specs.items()}
+    for key in POSITION_TABLES:  # shorter tables fill the start of the model's (checked there)
+        if key in shapes and key in own and shapes[key].shape[0] < own[key].shape[0]:
+            shapes[key] = own[key]
+    check_state_against_model(shapes, glm, reader.path, strict=False)
+    check_heads(checkpoint, glm)
+
+    def transform(group: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        state = _renamed(group, keys)
+        extend_position_tables(state, glm)
+        return state
+
+    stream_into_model(glm, reader, transform)
+    missing = [key for key in own if key not in shapes]
+    unexpected = [key for key in shapes if key not in own]
+    if missing:
+        logger.info("not in the checkpoint (trained from scratch): %s", missing)
+    if unexpected:
+        logger.warning("checkpoint keys the model does not use: %s", unexpected)
+    return missing, unexpected
 
 
 @torch.no_grad()

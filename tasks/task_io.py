@@ -32,10 +32,22 @@ def existing_file(path: str | Path, what: str) -> Path:
     return path
 
 
+def decode_utf8(data: bytes, path: Path, first_line: int = 1) -> str:
+    """``data`` as text; bytes that are not UTF-8 are a ``DataError`` naming the file and line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = first_line + data.count(b"\n", 0, error.start)
+        raise DataError(
+            f"{path}:{line}: not UTF-8 text (byte {data[error.start]:#04x}): task files must be "
+            f"UTF-8; convert it, e.g. iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8"
+        ) from None
+
+
 def read_text(path: str | Path, what: str) -> str:
-    """The whole file; an error if it is missing or holds only whitespace."""
+    """The whole file; an error if it is missing, not UTF-8 or holds only whitespace."""
     path = existing_file(path, what)
-    text = path.read_text(encoding="utf-8")
+    text = decode_utf8(path.read_bytes(), path)
     if not text.strip():
         raise DataError(f"{path} is empty: expected {what}")
     return text
@@ -44,6 +56,17 @@ def read_text(path: str | Path, what: str) -> str:
 def read_lines(path: str | Path, what: str) -> list[str]:
     """The lines of a text file (newlines stripped); an error if the file is empty."""
     return read_text(path, what).rstrip("\n").split("\n")
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """A whole-file JSON document; invalid JSON names the file and line."""
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataError(
+            f"{path}:{error.lineno}: not valid JSON ({error.msg}): expected {what}"
+        ) from None
 
 
 def _kind(kind) -> str:
@@ -55,15 +78,26 @@ def _kind(kind) -> str:
 
 
 class Record:
-    """One parsed line of a data file, whose accessors name the file and line on error."""
+    """One parsed line of a data file, whose accessors name the file, line and field on error.
 
-    def __init__(self, data: Any, path: Path, line: int):
+    ``prefix`` names where a nested record sits in its line (``"passage.questions[2]."``), so
+    errors about its fields name the full path."""
+
+    def __init__(self, data: Any, path: Path, line: int, prefix: str = ""):
         if not isinstance(data, dict):
-            raise DataError(f"{path}:{line}: expected a JSON object, got {type(data).__name__}")
-        self.data, self.path, self.line = data, path, line
+            where = f"field '{prefix.rstrip('.')}' " if prefix else ""
+            raise DataError(
+                f"{path}:{line}: {where}expected a JSON object, got {type(data).__name__}"
+            )
+        self.data, self.path, self.line, self.prefix = data, path, line, prefix
 
     def where(self) -> str:
         return f"{self.path}:{self.line}"
+
+    def nested(self, data: Any, *keys: str | int) -> Record:
+        """The record ``data`` found at ``keys`` below this one (its errors name that path)."""
+        path = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys)
+        return Record(data, self.path, self.line, f"{self.prefix}{path.lstrip('.')}.")
 
     def get(self, *keys: str, kind: type | tuple[type, ...] = object, default: Any = ...) -> Any:
         """``data[k1][k2]...``; a missing key (without a default) or wrong type is an error."""
@@ -73,34 +107,56 @@ class Record:
                 if default is not ...:
                     return default
                 name = ".".join(keys[: depth + 1])
-                raise DataError(f"{self.where()}: missing field '{name}'")
+                raise DataError(f"{self.where()}: missing field '{self.prefix}{name}'")
             value = value[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise DataError(
-                f"{self.where()}: field '{'.'.join(keys)}' is {value!r}, expected {_kind(kind)}"
+                f"{self.where()}: field '{self.prefix}{'.'.join(keys)}' is {value!r}, "
+                f"expected {_kind(kind)}"
             )
         return value
 
-    def label(self, labels: tuple[str, ...], key: str = "label", lower: bool = False) -> str | None:
-        """The label as a string from ``labels`` (None when the record has none: test data)."""
+    def label(
+        self,
+        labels: tuple[str, ...],
+        key: str = "label",
+        lower: bool = False,
+        required: bool = False,
+    ) -> str | None:
+        """The label as a string from ``labels``; None when the record has none, which only
+        unlabelled (test) data may (``required`` is then False)."""
         if key not in self.data:
+            if required:
+                raise DataError(
+                    f"{self.where()}: missing field '{self.prefix}{key}': {NEEDS_LABEL}"
+                )
             return None
         label = str(self.data[key])
         label = label.lower() if lower else label
         if label not in labels:
             raise DataError(
-                f"{self.where()}: field '{key}' is {self.data[key]!r}, "
+                f"{self.where()}: field '{self.prefix}{key}' is {self.data[key]!r}, "
                 f"expected one of {', '.join(labels)}"
             )
         return label
+
+
+NEEDS_LABEL = "train and dev examples need their label (only test data may go without)"
+
+
+def label_required(split: str) -> bool:
+    """Whether every example of ``split`` must carry its label: train and dev are scored or
+    trained on; test data may be unlabelled (then it has no metrics)."""
+    return split != "test"
 
 
 def read_jsonl(path: str | Path, what: str = "task data") -> Iterator[Record]:
     """Records of a JSON-lines file (blank lines skipped); an empty file is an error."""
     path = existing_file(path, what)
     count = 0
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            line = decode_utf8(raw, path, line_number)
             if not line.strip():
                 continue
             try:

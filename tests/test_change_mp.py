@@ -23,7 +23,7 @@ def _fixture(reference_dir, variant, mp=1):
 def _shards(folder):
     location = locate_checkpoint(folder)
     return [
-        torch.load(location.shard_path(r), weights_only=False) for r in range(location.num_shards)
+        torch.load(location.shard_path(r), weights_only=True) for r in range(location.num_shards)
     ]
 
 

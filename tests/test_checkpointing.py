@@ -158,3 +158,12 @@ def test_safetensors_shards_load(tmp_path, reference_dir, gpt2_state):
     model = GLMModel(tiny_config("gpt2"), seed=None).eval()
     assert load_model_checkpoint(model, tmp_path / "st")["iteration"] == 1000
     assert _context_diff(model, reference_dir) <= 1e-4
+
+
+def test_a_zero3_run_names_the_consolidation_command(tmp_path):
+    run = tmp_path / "run"
+    (run / "30").mkdir(parents=True)
+    (run / "latest_checkpointed_iteration.txt").write_text("30")
+    torch.save({"module": None}, run / "30" / "zero_pp_rank_0_mp_rank_00_model_states.pt")
+    with pytest.raises(CheckpointError, match=r"ZeRO-3 .*change_mp\.py --from-zero"):
+        locate_checkpoint(run)

@@ -110,8 +110,16 @@ def test_copa_finetunes_wic_and_multichoice_evaluate(shared_dir, reference_dir, 
     assert validation["type"] == "validation" and validation["epoch"] == 1
     final = json.loads((runs / "copa" / "test_results.json").read_text())
     assert final["accuracy"] == copa_results["accuracy"] == validation["accuracy"]
-    predictions = [json.loads(x) for x in (runs / "copa" / "dev.jsonl").read_text().splitlines()]
-    assert len(predictions) == 32 and {p["label"] for p in predictions} <= {"0", "1"}
+    predictions = [
+        json.loads(x) for x in (runs / "copa" / "copa-dev.jsonl").read_text().splitlines()
+    ]
+    assert len(predictions) == 32 and {p["label"] for p in predictions} <= {0, 1}  # integers
+    scores = (runs / "copa" / "copa-dev.scores.jsonl").read_text().splitlines()
+    for line, prediction in zip(scores, predictions, strict=True):
+        scored = json.loads(line)
+        assert len(scored["scores"]) == 2 and scored["label"] in (0, 1)
+        best = max(range(2), key=lambda i: scored["scores"][i])
+        assert scored["prediction"] == prediction["label"] == best
     # 32 mirrored training examples / batch 4 = 8 micro-batches = 2 optimizer steps of 4.
     save = tmp_path / "ckpt" / "copa"
     assert (save / "best_checkpointed_iteration.txt").read_text() == "2"
@@ -122,12 +130,12 @@ def test_copa_finetunes_wic_and_multichoice_evaluate(shared_dir, reference_dir, 
 
     assert set(wic_results) == {"accuracy"}
     assert json.loads((runs / "wic" / "test_results.json").read_text())["type"] == "validation"
-    assert len((runs / "wic" / "dev.jsonl").read_text().splitlines()) == 32
+    assert len((runs / "wic" / "wic-dev.jsonl").read_text().splitlines()) == 32
 
     saved = json.loads((runs / "mc" / "test_results.json").read_text())
     assert saved == {"accuracy": mc_results["accuracy"], "type": "test"}
-    predictions = (runs / "mc" / "test.jsonl").read_text().splitlines()
-    assert [json.loads(p)["idx"] for p in predictions] == list(range(8))
+    predictions = (runs / "mc" / "multichoice-copa_multichoice.jsonl").read_text().splitlines()
+    assert [json.loads(p)["idx"] for p in predictions] == [str(i) for i in range(8)]
 
 
 def test_finished_run_is_not_redone(tmp_path):

@@ -129,7 +129,7 @@ def test_missing_and_empty_lm_files(tmp_path, vocab_dir, gpt2):
         get_task("wikitext").build_datasets(config_for(parse_args(base), gpt2), gpt2)
 
 
-def _evaluate(task, path, vocab_dir, reference_dir, *extra):
+def _evaluate(task, path, vocab_dir, reference_dir, *extra, output_dir=None):
     args = parse_args(
         [*TINY.split(), "--tokenizer-path", str(vocab_dir), "--task", task]
         + ["--valid-data", str(path), "--eval-batch-size", "8", *extra]
@@ -139,7 +139,7 @@ def _evaluate(task, path, vocab_dir, reference_dir, *extra):
     dataset = spec.build_datasets(config_for(args, tokenizer), tokenizer).test
     model = load_tiny_model(reference_dir, "gpt2", "glm-tiny-gpt2")
     return dataset, spec.evaluate(
-        model, dataset, config_for(args, tokenizer), tokenizer, "test", None
+        model, dataset, config_for(args, tokenizer), tokenizer, "test", output_dir
     )
 
 
@@ -155,10 +155,17 @@ def test_lambada_end_to_end_on_subsample(tmp_path, shared_dir, vocab_dir, refere
         "--seq-length",
         "128",
         *extra,
+        output_dir=tmp_path / "out",
     )
     assert len(dataset) == 12
     assert 0.0 <= metrics["accuracy"] <= 100.0
     assert metrics["accuracy"] * 12 / 100 == pytest.approx(round(metrics["accuracy"] * 12 / 100))
+    lines = (tmp_path / "out" / "test.scores.jsonl").read_text().splitlines()
+    scores = [json.loads(line) for line in lines]
+    assert [s["id"] for s in scores] == list(range(12))
+    assert 100 * sum(s["correct"] for s in scores) / 12 == pytest.approx(metrics["accuracy"])
+    assert all(s["score"] == pytest.approx(sum(s["token_scores"])) for s in scores)
+    assert all(s["score"] < 0 for s in scores)
 
 
 def test_wikitext_end_to_end_on_subsample(tmp_path, shared_dir, vocab_dir, reference_dir):

@@ -67,6 +67,15 @@ def test_malformed_multichoice_data(tmp_path):
     path.write_text('{"choices_pretokenized": ["a"], "label": 0}\n')
     with pytest.raises(DataError, match="data.jsonl:1: missing field 'inputs_pretokenized'"):
         read_multichoice([path])
+    record = {"inputs_pretokenized": "x", "choices_pretokenized": ["a", "b"]}
+    path.write_text(json.dumps({**record, "label": 1}) + "\n" + json.dumps(record) + "\n")
+    with pytest.raises(DataError, match=r"data.jsonl:2: missing field 'label' \(1 of 2"):
+        read_multichoice([path])  # half-labelled data would silently lose its accuracy
+    path.write_text(json.dumps(record) + "\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "data.json").write_text(json.dumps(record) + "\n")
+    with pytest.raises(DataError, match="two files would both write multichoice-data.jsonl"):
+        read_multichoice([path, tmp_path / "sub" / "data.json"])
 
 
 def test_copa_converter_script(shared_dir, tmp_path, monkeypatch):

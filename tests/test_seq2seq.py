@@ -11,7 +11,7 @@ from data_utils.tokenization import build_tokenizer
 from scripts.convert_cnndm_csv import convert
 from tasks import get_task
 from tasks.glm_samples import collate_samples
-from tasks.seq2seq.detokenize import detokenize_cnndm, detokenize_gigaword, fix_tokenization
+from tasks.seq2seq.detokenize import detokenize_cnndm, detokenize_gigaword, ptb_retokenize
 from tasks.seq2seq.inputs import EncodedExample, Seq2SeqDataset, Seq2SeqTokens
 from tasks.seq2seq.metrics import clean_prediction, rouge_files, rouge_scores, squad_scores
 from tasks.seq2seq.readers import iter_squad, read_source_target
@@ -59,9 +59,14 @@ def test_detokenizers():
     assert detokenize_cnndm(cnn, is_target=True) == (
         "( CNN ) \" It's over , \" he said . [SEP] Fans don't care ."
     )
-    assert detokenize_cnndm("a <S_SEP> b", is_target=False) == "a b"
+    # GLM keeps the two spaces a removed source <S_SEP> leaves (they tokenise differently)
+    assert detokenize_cnndm("a <S_SEP> b", is_target=False) == "a  b"
     assert detokenize_gigaword("-lrb- UNK -rrb- rises <unk> %") == "( [UNK] ) rises [UNK] %"
-    assert fix_tokenization("it ' s 1 , 000 - year ( old ) .") == "it's 1,000-year (old)."
+    assert detokenize_gigaword("at&amp;t &lt;b&gt; &amp;lt;") == "at&t <b> <"
+    # GLM's re-tokenisation of WordPiece outputs before ROUGE (PTB style)
+    wordpiece = "he said \" it ' s 3 , 000 - year old u . s . ' s don ' t . . . \" ok"
+    assert ptb_retokenize(wordpiece) == ("he said `` it 's 3,000-year old u.s. 's do n't ... '' ok")
+    assert ptb_retokenize("- a - - b ( - ) c") == "- a -- b ( - ) c"
 
 
 def test_sample_layout_and_the_padding_fix():
@@ -202,15 +207,37 @@ def test_squad_windows_and_answers(tmp_path, vocab_dir, gpt2):
 
 def test_rouge_postprocessing_and_scores():
     text = "one two three [SEP] the cat sat on the mat [SEP] the cat sat on a mat today"
-    assert clean_prediction(text, fix=False) == "the cat sat on the mat"
+    assert clean_prediction(text, fix=None) == "the cat sat on the mat"
+    # GLM compares with all earlier sentences together (lower-cased), not one by one
+    first, second = "Alpha beta gamma delta epsilon", "zeta eta theta iota kappa"
+    text = f"{first} [SEP] {second} [SEP] alpha beta gamma zeta eta theta"
+    assert clean_prediction(text, fix=None) == f"{first}\n{second}"
+    # WordPiece outputs are re-tokenised PTB-style before the filters
+    assert clean_prediction("a b c don ' t [SEP] x y", fix="ptb") == "a b c do n't"
+    # GLM's own rouge_metric on these (THUDM/GLM 4f61ed7): its argument order matters for
+    # the summary-level ROUGE-L
+    predictions = [
+        "the cat sat on the mat today [SEP] a dog ran far away from it",
+        "police say the man was arrested on friday night",
+    ]
+    references = [
+        "a dog ran away from the cat [SEP] the cat sat on a mat",
+        "the man was arrested by police on friday",
+    ]
+    glm = {
+        "rouge-1": 0.8191721132897604,
+        "rouge-2": 0.5066666666666667,
+        "rouge-l": 0.7233115468409587,
+    }
+    assert rouge_scores(predictions, references) == pytest.approx(glm, abs=1e-12)
     same = rouge_scores(["the cat sat on the mat"], ["the cat sat on the mat"])
-    assert same == {"rouge-1": 100.0, "rouge-2": 100.0, "rouge-l": 100.0}
+    assert same == {"rouge-1": 1.0, "rouge-2": 1.0, "rouge-l": 1.0}  # fractions, as GLM's
     partial = rouge_scores(["the cat sat on the mat"], ["a dog sat on the rug"], postprocess=False)
-    assert partial["rouge-1"] == pytest.approx(50.0) and partial["rouge-2"] == pytest.approx(40.0)
+    assert partial["rouge-1"] == pytest.approx(0.5) and partial["rouge-2"] == pytest.approx(0.4)
 
 
 def test_squad_scores_and_first_answers():
-    predictions = first_answers(["a", "a", "b", "c"], ["N/A", "The Paris", "N/A", "1,000 men"])
+    predictions = first_answers(["a", "a", "b", "c"], ["N/A", "The Paris", "n / a", "1,000 men"])
     assert predictions == {"a": "The Paris", "b": "", "c": "1,000 men"}
     scores = squad_scores(predictions, {"a": ["Paris"], "b": [], "c": ["1000 soldiers"]})
     assert scores["EM"] == pytest.approx(200 / 3)
@@ -239,7 +266,7 @@ def test_rouge_of_files(tmp_path):
     (tmp_path / "h").write_text("the cat sat on the mat [SEP] it was fine\nabc\n")
     (tmp_path / "r").write_text("a cat sat on a mat [SEP] it was fine\nabc\n")
     scores = rouge_files(tmp_path / "h", tmp_path / "r")
-    assert scores["rouge-1"] == pytest.approx((100 * 7 / 9 + 100) / 2)
+    assert scores["rouge-1"] == pytest.approx((7 / 9 + 1) / 2)
     (tmp_path / "r").write_text("one line\n")
     with pytest.raises(ValueError, match="has 2 lines but"):
         rouge_files(tmp_path / "h", tmp_path / "r")

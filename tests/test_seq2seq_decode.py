@@ -2,6 +2,7 @@
 reference model, hyps/refs files and ROUGE; batched = one by one; TP=2 equals TP=1 (gloo)."""
 
 import csv
+import json
 
 from data_utils.tokenization import build_tokenizer
 from scripts.convert_cnndm_csv import convert
@@ -59,13 +60,20 @@ def test_cnndm_end_to_end_writes_hyps_refs_and_rouge(
         model, test, config_for(args, tokenizer), tokenizer, "test", tmp_path / "out"
     )
     assert set(metrics) == {"rouge-1", "rouge-2", "rouge-l"}
-    assert all(0.0 <= v <= 100.0 for v in metrics.values())
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())  # fractions, as GLM's
     hyps = (tmp_path / "out/test.jsonl.hyps").read_text().splitlines()
     refs = (tmp_path / "out/test.jsonl.refs").read_text().splitlines()
     assert len(hyps) == len(refs) == 3 and all(hyps)
     assert refs[0].startswith("Bishop John Folda") and "[SEP]" in refs[0]
     for line in hyps:  # at least --min-tgt-length tokens, at most --tgt-seq-length
         assert 2 <= len(tokenizer.encode(line)) <= 8
+    scores = [json.loads(x) for x in (tmp_path / "out/test.scores.jsonl").read_text().splitlines()]
+    assert [s["id"] for s in scores] == [0, 1, 2] and [s["label"] for s in scores] == refs
+    for scored, hyp in zip(scores, hyps, strict=True):
+        ranked = scored["hypotheses"]
+        assert len(ranked) == 3 and ranked[0]["text"] == scored["prediction"] == hyp  # 3 beams
+        assert [h["score"] for h in ranked] == sorted((h["score"] for h in ranked), reverse=True)
+        assert all(h["score"] < 0 for h in ranked)  # length-normalised log-probabilities
 
 
 def test_batched_decoding_equals_one_at_a_time(tmp_path, vocab_dir, reference_dir):

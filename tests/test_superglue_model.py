@@ -1,6 +1,7 @@
 """Cloze scoring, losses and metrics; one forward/backward per SuperGLUE task on a tiny model;
 P-tuning freezing; --load-pretrained with position-table extension; TP=2 equals TP=1."""
 
+import json
 import math
 
 import pytest
@@ -110,9 +111,11 @@ def test_losses():
 
 
 def test_metrics():
+    """GLM's scales: accuracy and ReCoRD EM/F1 in percent, F1, macro F1 and MultiRC EM as
+    fractions (GLM's result files hold scikit-learn's F1s and a fraction for EM)."""
     assert metrics.accuracy([1, 0, 1, 1], [1, 1, 1, 0]) == 50.0
-    assert metrics.f1([1, 0, 1, 1], [1, 1, 1, 0]) == pytest.approx(100 * 2 / 3)
-    macro = (2 / 3 + 0.0) / 2 * 100  # class 1: F1 2/3; class 0: no true positive
+    assert metrics.f1([1, 0, 1, 1], [1, 1, 1, 0]) == pytest.approx(2 / 3)
+    macro = (2 / 3 + 0.0) / 2  # class 1: F1 2/3; class 0: no true positive
     assert metrics.f1_macro([1, 0, 1, 1], [1, 1, 1, 0]) == pytest.approx(macro)
 
     def answer(passage, question):
@@ -120,7 +123,7 @@ def test_metrics():
 
     examples = [answer(0, 0), answer(0, 0), answer(1, 0), answer(1, 1)]
     # Question 0 exists in passages 0 and 1: grouping by question alone would merge them.
-    assert metrics.multirc_em([1, 0, 1, 1], [1, 0, 0, 1], examples) == pytest.approx(100 * 2 / 3)
+    assert metrics.multirc_em([1, 0, 1, 1], [1, 0, 0, 1], examples) == pytest.approx(2 / 3)
     record = InputExample(
         "g",
         "t",
@@ -128,6 +131,11 @@ def test_metrics():
     )
     assert metrics.qa_exact_match([0], [0], [record]) == 100.0
     assert metrics.qa_f1([1], [0], [record]) == 0.0
+    accented = InputExample(
+        "g", "t", meta={"candidates": ["Jos\u00e9\u2019s"], "answers": ["Joses"]}
+    )
+    assert metrics.qa_exact_match([0], [0], [accented]) == 100.0  # GLM folded to ASCII
+    assert metrics.describe({"f1a": 0.5, "acc": 75.0}) == "f1a 0.5000 (50.00 %), acc 75.00 %"
 
 
 @pytest.mark.parametrize("task", sorted(FOLDERS))
@@ -292,6 +300,11 @@ def test_prediction_records():
     ]
     record = InputExample("g", "t", idx=5, meta={"candidates": ["A", "B"]})
     assert prediction_records("record", [1], [record], ("0", "1")) == [{"idx": 5, "label": "B"}]
+    copa = [InputExample("g", "t", idx=i) for i in (0, 1)]  # the leaderboard wants integers
+    assert prediction_records("copa", [1, 0], copa, ("0", "1")) == [
+        {"idx": 0, "label": 1},
+        {"idx": 1, "label": 0},
+    ]
     clue = [InputExample("g", "t", idx=i) for i in (3, 1)]
     assert prediction_records("afqmc", [0, 1], clue, ("0", "1")) == [
         {"idx": 1, "label": "1"},
@@ -306,5 +319,8 @@ def test_wsc_generative_evaluation(shared_dir, tokenizer, tmp_path):
         model, data.dev, config_for(args, tokenizer), tokenizer, "dev", tmp_path
     )
     assert set(results) == {"accuracy"}
-    lines = (tmp_path / "dev.jsonl").read_text().splitlines()
+    lines = (tmp_path / "wsc-dev.jsonl").read_text().splitlines()
     assert len(lines) == 4 and all('"label": "True"' in x or '"label": "False"' in x for x in lines)
+    scored = [json.loads(x) for x in (tmp_path / "wsc-dev.scores.jsonl").read_text().splitlines()]
+    assert [s["scores"] for s in scored] == [None] * 4  # greedy decoding scores nothing
+    assert all(s["prediction"] in ("True", "False") for s in scored)

@@ -12,7 +12,11 @@ from model import GLMModel
 from mpu import set_random_seed
 from tests.distributed import run_distributed
 from training.arguments import parse_args
-from training.checkpointing import resume_training_checkpoint, save_training_checkpoint
+from training.checkpointing import (
+    resume_training_checkpoint,
+    save_training_checkpoint,
+    training_state,
+)
 from training.engine import AnnealingLR, param_groups
 from training.loop import (
     TrainHooks,
@@ -200,16 +204,13 @@ def test_crash_while_saving_keeps_previous_checkpoint(tmp_path):
     assert (tag, iteration, same) == ("2", 2, True)
 
 
-def test_resume_from_a_release_checkpoint_returns_none_for_weights_only(reference_dir):
-    class NoEngine:
-        pass
-
-    assert (
-        resume_training_checkpoint(NoEngine(), reference_dir / "checkpoints/glm-tiny-gpt2") is None
-    )
+def test_a_release_checkpoint_holds_no_training_state(reference_dir):
+    assert training_state(reference_dir / "checkpoints/glm-tiny-gpt2") is None
 
 
 def test_resume_from_missing_folder_is_clear(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        training_state(tmp_path / "nope")
     with pytest.raises(CheckpointError, match="does not exist"):
         resume_training_checkpoint(None, tmp_path / "nope")
 

@@ -399,6 +399,11 @@ def _validate(v: dict) -> None:
     )
     _require(v["zero_stage"] in (0, 1, 2, 3), f"--zero-stage must be 0-3, got {v['zero_stage']}")
     _require(
+        not (v["no_save_optim"] and v["zero_stage"] == 3),
+        "--no-save-optim cannot apply to ZeRO stage 3: its optimizer files hold the only copy of "
+        "the weights; drop the flag (or consolidate later with `change_mp.py --from-zero`)",
+    )
+    _require(
         not v["sentinel_token"] or v["tokenizer_type"] == "BertWordPieceTokenizer",
         "--sentinel-token needs --tokenizer-type BertWordPieceTokenizer",
     )

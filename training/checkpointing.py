@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from checkpoint_io import TRACKER_FILES, CheckpointError, load_checkpoint_file, locate_checkpoint
-from common.atomic import atomic_write_text, publish_folder
-from mpu import barrier, get_rng_tracker, global_rank, is_rank_0
+from checkpoint_io import (
+    TRACKER_FILES,
+    CheckpointError,
+    load_checkpoint_file,
+    locate_checkpoint,
+    write_manifest,
+)
+from checkpoint_io.locate import tag_folder, zero3_state_file
+from common.atomic import atomic_write, atomic_write_text, fsync_tree, publish_folder
+from mpu import (
+    barrier,
+    get_data_parallel_rank,
+    get_model_parallel_rank,
+    get_rng_tracker,
+    global_rank,
+    is_rank_0,
+)
 
 INCOMPLETE_DIR = ".incomplete"
 
@@ -84,9 +99,9 @@ def save_training_checkpoint(
     save_dir = Path(save_dir)
     tag = str(train_state["iteration"])
     staging_root = save_dir / INCOMPLETE_DIR
-    if is_rank_0():
-        shutil.rmtree(staging_root / tag, ignore_errors=True)
-        staging_root.mkdir(parents=True, exist_ok=True)
+    if is_rank_0():  # what a killed save left behind is never resumed from: start clean
+        shutil.rmtree(staging_root, ignore_errors=True)
+        staging_root.mkdir(parents=True)
     barrier()
     client_state = {
         "iteration": train_state["iteration"],
@@ -102,20 +117,54 @@ def save_training_checkpoint(
     staging = staging_root / tag
     if options.rng:
         torch.save(_rng_state(), staging / f"rng_state_{global_rank():05d}.pt")
+    barrier()
     if not options.optimizer and is_rank_0():
-        for shard in staging.glob("*optim_states.pt"):
-            shard.unlink()
+        _drop_optimizer_state(staging)
+    fsync_tree(staging, _written_by_this_rank)  # on disk before the folder is published
     barrier()
     final = save_dir / tag
     if is_rank_0():
         atomic_write_text(staging / "config.json", json.dumps(config, indent=1, default=str))
+        write_manifest(staging)  # MP size and a SHA-256 per shard, checked when loading
         publish_folder(staging, final)
         for tracker in TRACKER_FILES:
             atomic_write_text(save_dir / tracker, tag)
         if options.keep_last_n:
             _prune_checkpoints(save_dir, options.keep_last_n, keep=tag)
+        shutil.rmtree(staging_root, ignore_errors=True)
     barrier()
     return final
+
+
+_RANK_FILE = re.compile(
+    r"^(?:(?:bf16_)?zero_pp_rank_(\d+)_)?mp_rank_(\d{2})_|^rng_state_(\d+)\.pt$"
+)
+
+
+def _written_by_this_rank(path: Path) -> bool:
+    """Whether this rank wrote ``path`` (DeepSpeed's file names say which rank did; files they
+    do not attribute are rank 0's). Each rank flushes its own files: on a shared file system
+    another client's fsync need not reach a writer's cache."""
+    match = _RANK_FILE.match(path.name)
+    if match is None:
+        return is_rank_0()
+    dp, mp, rank = match.groups()
+    if rank is not None:
+        return int(rank) == global_rank()
+    return int(mp) == get_model_parallel_rank() and int(dp or 0) == get_data_parallel_rank()
+
+
+def _drop_optimizer_state(staging: Path) -> None:
+    """``--no-save-optim``: the optimizer files, and the optimizer DeepSpeed keeps inside the
+    model file when no ZeRO optimizer is used (refused under ZeRO-3, whose optimizer files hold
+    the only copy of the weights)."""
+    for shard in staging.glob("*optim_states.pt"):
+        shard.unlink()
+    for shard in staging.glob("mp_rank_*_model_states.pt"):
+        checkpoint = torch.load(shard, map_location="cpu", weights_only=False)
+        if checkpoint.get("optimizer") is not None:
+            checkpoint["optimizer"] = None
+            atomic_write(shard, lambda handle, c=checkpoint: torch.save(c, handle))
 
 
 def _prune_checkpoints(save_dir: Path, keep_last_n: int, keep: str) -> None:
@@ -128,32 +177,36 @@ def _prune_checkpoints(save_dir: Path, keep_last_n: int, keep: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def training_state(path: str | Path) -> dict | None:
+    """The train state saved with the checkpoint at ``path`` (our training checkpoints, any
+    ZeRO stage), or None for a checkpoint of weights only (a release)."""
+    tag_dir, _ = tag_folder(path)
+    state_file = zero3_state_file(tag_dir) or locate_checkpoint(path).shard_path(0)
+    return load_checkpoint_file(state_file).get("train_state")
+
+
 def resume_training_checkpoint(
     engine,
     load_dir: str | Path,
     options: ResumeOptions = ResumeOptions(),
-) -> dict | None:
-    """Restore a run saved by ``save_training_checkpoint``; returns its train state dict.
-
-    Returns None when ``load_dir`` holds no training state (e.g. a release checkpoint: load
-    its weights with ``load_model_checkpoint`` and start at iteration 0).
-    """
-    location = locate_checkpoint(load_dir)
-    root = location.tag_dir.parent
-    shard = load_checkpoint_file(location.shard_path(0)) if location.num_shards else {}
-    if "train_state" not in shard:
-        return None
+) -> dict:
+    """Restore a run saved by ``save_training_checkpoint`` (model, optimizer, schedule, RNG);
+    returns its train state dict. Any ZeRO stage; the engine must use the same one."""
+    tag_dir, tag = tag_folder(load_dir)
     _, client_state = engine.ds.load_checkpoint(
-        str(root),
-        tag=location.tag,
+        str(tag_dir.parent),
+        tag=tag,
         load_optimizer_states=options.optimizer,
         load_lr_scheduler_states=False,
     )
-    if client_state is None:
-        raise CheckpointError(f"DeepSpeed could not load {location.tag_dir}")
+    if client_state is None or "train_state" not in client_state:
+        raise CheckpointError(
+            f"DeepSpeed could not load {tag_dir}: was it saved with the same --zero-stage and "
+            "--model-parallel-size?"
+        )
     if options.lr_scheduler:
         engine.scheduler.load_state_dict(client_state["lr_scheduler"])
-    rng_file = location.tag_dir / f"rng_state_{global_rank():05d}.pt"
+    rng_file = tag_dir / f"rng_state_{global_rank():05d}.pt"
     if options.rng and rng_file.is_file():
         _set_rng_state(load_checkpoint_file(rng_file))
     return dict(client_state["train_state"])

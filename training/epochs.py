@@ -1,8 +1,9 @@
 """Finetuning's epochs: the batch stream over epochs, and what happens at an epoch's end.
 
 ``epoch_batches`` yields micro-batches epoch after epoch and resumes inside an epoch.
-``EpochEnd`` (a ``TrainHooks.on_step_end``) saves a training checkpoint every ``--save-epoch``
-epochs and evaluates on dev every ``--eval-epoch`` epochs, keeping the best weights:
+``EpochEnd`` (a ``TrainHooks.on_step_end``) evaluates on dev every ``--eval-epoch`` epochs,
+keeping the best weights, then saves a training checkpoint every ``--save-epoch`` epochs (so the
+checkpoint holds the best result so far, and a run resumed from it skips no validation):
 
 ``<save>/best/mp_rank_XX_model_states.pt`` holds ``{"module": state_dict, "iteration": n}``
 (model weights only, the GLM layout), ``<save>/best_checkpointed_iteration.txt`` the iteration
@@ -13,6 +14,7 @@ the caller's ``on_best``.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from checkpoint_io import full_state_dict, load_model_checkpoint, shard_name
-from common.atomic import atomic_write, atomic_write_text
+from common.atomic import atomic_write, atomic_write_text, publish_folder
 from mpu import (
     barrier,
     get_data_parallel_rank,
@@ -30,9 +32,10 @@ from mpu import (
     get_model_parallel_world_size,
     is_rank_0,
 )
+from training.checkpointing import INCOMPLETE_DIR
 from training.engine import Engine
 from training.log import TrainingLog
-from training.loop import TrainState
+from training.loop import TrainState, rng_neutral
 
 BEST_TAG = "best"
 
@@ -67,17 +70,23 @@ def epoch_batches(
 
 
 def save_best_model(model: nn.Module, save_dir: Path, iteration: int) -> None:
-    """Save the model weights as tag ``best`` and record ``iteration``."""
+    """Save the model weights as tag ``best`` and record ``iteration``. The shards are staged
+    in a folder that replaces ``best`` once all are written, so a crash never leaves a
+    ``best`` mixing the shards of two iterations."""
     save_dir = Path(save_dir)
-    folder = save_dir / BEST_TAG
+    staging = save_dir / INCOMPLETE_DIR / BEST_TAG
     state = full_state_dict(model)  # collective under ZeRO-3: every rank gathers
+    if is_rank_0():
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    barrier()
     if get_data_parallel_rank() == 0:
-        folder.mkdir(parents=True, exist_ok=True)
         checkpoint = {"module": state, "iteration": iteration}
-        shard = folder / shard_name(get_model_parallel_rank())
+        shard = staging / shard_name(get_model_parallel_rank())
         atomic_write(shard, lambda handle: torch.save(checkpoint, handle))
     barrier()
     if is_rank_0():
+        publish_folder(staging, save_dir / BEST_TAG)
         atomic_write_text(save_dir / "best_checkpointed_iteration.txt", str(iteration))
     barrier()
 
@@ -119,11 +128,15 @@ class EpochEnd:
         if state.iteration % config.steps_per_epoch:
             return
         epoch = state.iteration // config.steps_per_epoch
+        if config.validate and epoch % config.eval_epoch == 0:
+            self._validate(state, epoch)
         if self.save is not None and epoch % config.save_epoch == 0:
             self.save(state)
-        if not config.validate or epoch % config.eval_epoch:
-            return
-        results = self.evaluate_dev(self.engine.module)
+
+    def _validate(self, state: TrainState, epoch: int) -> None:
+        """Dev metrics; a new best is saved as tag ``best`` and passed to ``on_best``."""
+        config = self.config
+        results = rng_neutral(self.evaluate_dev, self.engine.module)
         self.engine.ds.train()
         self.log.evaluation(state, results, prefix="dev")
         if config.metric not in results:

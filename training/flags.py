@@ -187,6 +187,10 @@ FLAG_GROUPS: dict[str, list] = {
         _switch("--no-deepspeed-load", "load a plain model checkpoint into a DeepSpeed run"),
         _switch("--finetune", "load weights only and start at iteration 0"),
         _switch("--new-save-directory", "new experiment folder even when resuming"),
+        _switch(
+            "--no-verify-checkpoint",
+            "skip the SHA-256 pass over checkpoint shards (huge files; sizes are still checked)",
+        ),
     ],
     "log": [
         _value("--experiment-name", str, "glm", "run name (save and log folders)"),

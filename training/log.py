@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from common.atomic import atomic_write_text
 from mpu import is_rank_0
 
 logger = logging.getLogger("glm")
@@ -47,6 +48,25 @@ def flops_per_token(num_params: int, num_layers: int, hidden: int, seq_length: i
     """Training FLOPs per token: 6 per parameter (incl. the tied output projection) plus
     attention scores and values (12 * layers * hidden * seq)."""
     return 6.0 * num_params + 12.0 * num_layers * hidden * seq_length
+
+
+def drop_records_after(path: Path, step: int) -> None:
+    """A resumed run logs again the steps after its checkpoint that the interrupted run had
+    logged already: drop those records (atomically) so every step appears once."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if _step_of(line) is not None and _step_of(line) <= step]
+    if len(kept) != len(lines):
+        atomic_write_text(path, "".join(kept))
+
+
+def _step_of(line: str) -> int | None:
+    """The step of a metrics record; None for a torn line (a kill in mid-write)."""
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return None
 
 
 def format_results(results: dict) -> str:
@@ -93,10 +113,12 @@ class TrainingLog:
         self.bar = tqdm(total=total_steps, initial=start_step, desc="train", dynamic_ncols=True)
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
-            self.metrics_file = open(log_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in close()
+            metrics = log_dir / "metrics.jsonl"
+            drop_records_after(metrics, start_step)
+            self.metrics_file = open(metrics, "a")  # noqa: SIM115 - closed in close()
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=start_step)
+            self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=start_step + 1)
 
     def _record(self, step: int, scalars: dict) -> None:
         scalars = {k: v for k, v in scalars.items() if v is not None}

@@ -120,6 +120,15 @@ def _reduce_mean(value: float) -> float:
     return float(tensor.item()) / dist.get_world_size(group=group)
 
 
+def rng_neutral(fn: Callable, *args):
+    """``fn(*args)`` with torch's RNG streams put back afterwards: evaluation (and what it
+    builds: a DataLoader iterator draws its base seed) leaves training's dropout stream where it
+    was, so the masks do not depend on --eval-interval or on how evaluation is done."""
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        return fn(*args)
+
+
 def train_step(
     engine: Engine,
     batches: Iterator[dict],
@@ -197,7 +206,7 @@ def train_loop(
         if hooks.on_step_end is not None:
             hooks.on_step_end(state)
         if hooks.evaluate is not None and state.iteration % config.eval_interval == 0:
-            results = hooks.evaluate(state)
+            results = rng_neutral(hooks.evaluate, state)
             if log is not None:
                 log.evaluation(state, results)
             engine.ds.train()

@@ -139,6 +139,7 @@ class CheckpointSection:
     no_deepspeed_load: bool
     finetune: bool
     new_save_directory: bool
+    no_verify_checkpoint: bool
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ all tokens - 1 and all words - 1 of the file, which differs for multi-document f
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -28,7 +29,7 @@ from tasks.language_model.datasets import (
 from tasks.language_model.detokenizer import wikitext_detokenize
 from tasks.language_model.scoring import SampleScore, score_dataset
 from tasks.registry import TaskData, TaskSpec, register_task
-from tasks.task_io import read_lines, read_text
+from tasks.task_io import read_lines, read_text, write_jsonl
 
 PPL_EXPONENT_CAP = 20.0  # GLM caps exp() arguments so a diverged model reports a finite ppl
 
@@ -115,7 +116,21 @@ def evaluate_lm(model, dataset, config: LMTaskConfig, tokenizer, split: str, out
 def evaluate_lambada(
     model, dataset, config: LMTaskConfig, tokenizer, split: str, output_dir
 ) -> dict:
-    return lambada_metrics(_score(model, dataset, config))
+    """Accuracy; ``<split>.scores.jsonl`` gets, per text, the log-probability of its last word
+    (and of each of its tokens) and whether every token was the argmax."""
+    scores = _score(model, dataset, config)
+    if output_dir is not None:
+        records = [
+            {
+                "id": s.uid,
+                "score": s.logprob_sum,
+                "token_scores": list(s.logprobs),
+                "correct": s.all_argmax,
+            }
+            for s in scores
+        ]
+        write_jsonl(Path(output_dir) / f"{split}.scores.jsonl", records)
+    return lambada_metrics(scores)
 
 
 def _register() -> None:

@@ -90,7 +90,11 @@ def encode_blank_split(
     lengths: tuple[int, int],
 ) -> list[EncodedExample]:
     """``{split}.txt`` texts, masked here (train/valid) or from the ``.blank`` file (test)."""
-    texts = read_lines(folder / f"{split}.txt", "one text per line")
+    # GLM's reader turned the Yahoo data's ``_UNK`` into ``[UNK]`` in every text
+    texts = [
+        t.strip().replace("_UNK", "[UNK]")
+        for t in read_lines(folder / f"{split}.txt", "one text per line")
+    ]
     mask = tokenizer.decode([tokens.mask])
     if split != "test":
         encoded = []

@@ -23,6 +23,7 @@ from tasks.seq2seq.inputs import (
 from tasks.seq2seq.readers import (
     iter_squad,
     read_cnndm,
+    read_cnndm_original,
     read_gigaword,
     read_source_target,
     read_xsum,
@@ -77,7 +78,8 @@ def _question_generation(folder, split, tokenizer, tokens, lengths, config):
 def _cmrc(folder, split, tokenizer, tokens, lengths, config):
     """``train.json`` / ``dev.json`` (test = dev: CMRC's test answers are not public)."""
     questions = iter_squad(folder / f"{'train' if split == 'train' else 'dev'}.json")
-    return encode_cmrc(questions, tokenizer, tokens, lengths.src, lengths.tgt)
+    require = split != "test"
+    return encode_cmrc(questions, tokenizer, tokens, lengths.src, lengths.tgt, require)
 
 
 def _extraction(folder, split, tokenizer, tokens, lengths, config):
@@ -97,7 +99,7 @@ _VALID_SPLITS = ("train", "valid", "test")
 TASK_INPUTS: dict[str, TaskInputs] = {
     "cnn_dm": TaskInputs(_single_span(read_cnndm, summary_source), "task", "rouge"),
     "cnn_dm_original": TaskInputs(
-        _single_span(read_source_target, summary_source), "task", "rouge"
+        _single_span(read_cnndm_original, summary_source), "task", "rouge"
     ),
     "gigaword": TaskInputs(_single_span(read_gigaword, summary_source), "task", "rouge"),
     "xsum": TaskInputs(_single_span(read_xsum, summary_source), "task", "rouge"),

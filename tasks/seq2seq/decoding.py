@@ -16,9 +16,9 @@ from dataclasses import replace
 import torch
 import torch.distributed as dist
 
-from model.beam_search import beam_search
+from model.beam_search import beam_search_hypotheses
 from model.blank_filling import fill_blank_ids
-from model.generation import GenerationConfig, model_device, prefill
+from model.generation import GenerationConfig, SpanOutput, model_device, prefill
 from mpu import get_data_parallel_group, get_data_parallel_rank, get_data_parallel_world_size
 from tasks.seq2seq.inputs import Seq2SeqDataset
 
@@ -37,10 +37,11 @@ def blank_generation(config: GenerationConfig) -> GenerationConfig:
     )
 
 
-def decode_spans(
+def span_hypotheses(
     model: torch.nn.Module, dataset: Seq2SeqDataset, indices: list[int], config: GenerationConfig
-) -> list[list[int]]:
-    """The generated target tokens (no ``[eop]``) of one batch of single-span examples."""
+) -> list[list[SpanOutput]]:
+    """Every finished beam hypothesis (tokens without ``[eop]``, length-normalised score) of
+    one batch of single-span examples, best first."""
     t = dataset.tokens
     device = model_device(model)
     contexts = [dataset.context(i) for i in indices]
@@ -48,8 +49,15 @@ def decode_spans(
     starts = torch.full((len(indices),), t.sop, dtype=torch.long, device=device)
     masks = torch.tensor([dataset.examples[i].mask_positions[0] for i in indices], device=device)
     prefill(model, cache, contexts, t.pad)
-    spans = beam_search(model, cache, starts, masks, config, (t.eop,), t.pad)
-    return [span.ids for span in spans]
+    return beam_search_hypotheses(model, cache, starts, masks, config, (t.eop,), t.pad)
+
+
+def decode_spans(
+    model: torch.nn.Module, dataset: Seq2SeqDataset, indices: list[int], config: GenerationConfig
+) -> list[list[int]]:
+    """The generated target tokens (no ``[eop]``) of one batch of single-span examples."""
+    ranked = span_hypotheses(model, dataset, indices, config)
+    return [hyps[0].ids if hyps else [] for hyps in ranked]
 
 
 def decode_blanks(
@@ -79,7 +87,8 @@ def ex_masks(dataset: Seq2SeqDataset, index: int) -> tuple[int, ...]:
     return dataset.examples[index].mask_positions
 
 
-Decoder = Callable[[torch.nn.Module, Seq2SeqDataset, list[int], GenerationConfig], list[list[int]]]
+# (model, dataset, batch indices, config) -> one output per index (token ids, or hypotheses)
+Decoder = Callable[[torch.nn.Module, Seq2SeqDataset, list[int], GenerationConfig], list]
 
 
 def decode_dataset(
@@ -89,11 +98,11 @@ def decode_dataset(
     batch_size: int,
     decoder: Decoder = decode_spans,
     progress: Callable[[int], None] | None = None,
-) -> list[list[int]]:
+) -> list:
     """Decode every example (this rank's share of the batches), gathered in dataset order."""
     starts = range(0, len(dataset), batch_size)
     mine = starts[get_data_parallel_rank() :: get_data_parallel_world_size()]
-    results: dict[int, list[int]] = {}
+    results: dict[int, object] = {}
     was_training = model.training
     model.eval()
     with torch.no_grad():

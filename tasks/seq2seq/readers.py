@@ -1,18 +1,22 @@
 """Reading seq2seq data: ``{split}.source``/``{split}.target`` pairs, XSum, SQuAD-format JSON.
 
 Each reader returns ``Seq2SeqExample``s in file order; problems are errors naming the file
-(and line or record) and what is wrong.
+(and line or record) and what is wrong. Text handling is GLM's, reader by reader: lines are
+stripped; CNN/DM, CNN/DM-original and Gigaword sources and targets go through the punctuation
+standardisation (curly quotes to straight ones, en dash to ``-``) and then their corpus's
+detokenisation; XSum, customization, extraction and the SQuAD-format tasks are read as they
+are.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_utils.corpora import punctuation_standardization as standardize
 from tasks.seq2seq.detokenize import detokenize_cnndm, detokenize_gigaword
-from tasks.task_io import existing_file, read_lines, require_field
+from tasks.task_io import DataError, existing_file, read_json, read_lines, read_text, require_field
 
 
 @dataclass(frozen=True)
@@ -23,13 +27,18 @@ class Seq2SeqExample:
     meta: dict = field(default_factory=dict)
 
 
+def _as_is(text: str) -> str:
+    return text
+
+
 def read_source_target(
     folder: Path,
     split: str,
-    clean_source: Callable[[str], str] = str.strip,
-    clean_target: Callable[[str], str] = str.strip,
+    clean_source: Callable[[str], str] = _as_is,
+    clean_target: Callable[[str], str] = _as_is,
 ) -> list[Seq2SeqExample]:
-    """Line ``i`` of ``{split}.source`` pairs with line ``i`` of ``{split}.target``."""
+    """Line ``i`` of ``{split}.source`` pairs with line ``i`` of ``{split}.target``; each line
+    is stripped, then cleaned."""
     source_path, target_path = folder / f"{split}.source", folder / f"{split}.target"
     sources = read_lines(source_path, "one source text per line")
     targets = read_lines(target_path, "one target text per line")
@@ -42,8 +51,9 @@ def read_source_target(
     for number, (source, target) in enumerate(zip(sources, targets, strict=True), start=1):
         for path, text in ((source_path, source), (target_path, target)):
             if not text.strip():
-                raise ValueError(f"{path}:{number}: empty line (every example needs text)")
-        examples.append(Seq2SeqExample(len(examples), clean_source(source), clean_target(target)))
+                raise DataError(f"{path}:{number}: empty line (every example needs text)")
+        source, target = clean_source(source.strip()), clean_target(target.strip())
+        examples.append(Seq2SeqExample(len(examples), source, target))
     return examples
 
 
@@ -51,45 +61,58 @@ def read_cnndm(folder: Path, split: str) -> list[Seq2SeqExample]:
     return read_source_target(
         folder,
         split,
-        lambda s: detokenize_cnndm(s, is_target=False),
-        lambda s: detokenize_cnndm(s, is_target=True),
+        lambda s: detokenize_cnndm(standardize(s), is_target=False),
+        lambda s: detokenize_cnndm(standardize(s), is_target=True),
     )
 
 
+def read_cnndm_original(folder: Path, split: str) -> list[Seq2SeqExample]:
+    return read_source_target(folder, split, standardize, standardize)
+
+
 def read_gigaword(folder: Path, split: str) -> list[Seq2SeqExample]:
-    return read_source_target(folder, split, detokenize_gigaword, detokenize_gigaword)
+    def clean(text: str) -> str:
+        return detokenize_gigaword(standardize(text))
+
+    return read_source_target(folder, split, clean, clean)
 
 
 XSUM_SPLITS = {"train": "train", "val": "validation", "test": "test"}
 
 
-def _xsum_section(text: str, name: str, path: Path) -> str:
-    marker = f"[SN]{name}[SN]"
-    start = text.find(marker)
-    if start < 0:
-        raise ValueError(f"{path}: no {marker} section")
-    body = text[start + len(marker) :]
-    end = body.find("[SN]")
-    return (body if end < 0 else body[:end]).strip()
+def xsum_sections(text: str) -> dict[str, str]:
+    """The ``[SN]NAME[SN]`` sections of an XSum document, each its stripped non-empty lines
+    joined by single spaces (GLM's reading)."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.split("\n"):
+        line = line.strip()
+        if line.startswith("[SN]") and line.endswith("[SN]") and len(line) >= 8:
+            current = sections.setdefault(line[4:-4], [])
+        elif line and current is not None:
+            current.append(line)
+    return {name: " ".join(lines) for name, lines in sections.items()}
 
 
 def read_xsum(folder: Path, split: str) -> list[Seq2SeqExample]:
     """``XSum-TRAINING-DEV-TEST-SPLIT-90-5-5.json`` lists the ids; ``<id>.summary`` holds the
     document (``[SN]RESTBODY[SN]``) and its one-sentence summary (``[SN]FIRST-SENTENCE[SN]``)."""
     split_file = existing_file(folder / "XSum-TRAINING-DEV-TEST-SPLIT-90-5-5.json", "XSum split")
-    ids = json.loads(split_file.read_text(encoding="utf-8"))
+    ids = read_json(split_file, "the XSum split lists")
     key = XSUM_SPLITS[split]
-    if key not in ids:
-        raise ValueError(f"{split_file}: missing field {key!r}")
+    if not isinstance(ids, dict) or key not in ids:
+        raise DataError(f"{split_file}: missing field {key!r}")
     examples = []
     for doc_id in ids[key]:
         path = existing_file(folder / f"{doc_id}.summary", "XSum document")
-        text = path.read_text(encoding="utf-8")
-        source = " ".join(_xsum_section(text, "RESTBODY", path).split())
-        target = " ".join(_xsum_section(text, "FIRST-SENTENCE", path).split())
+        sections = xsum_sections(read_text(path, "an XSum document"))
+        for name in ("RESTBODY", "FIRST-SENTENCE"):
+            if not sections.get(name):
+                raise DataError(f"{path}: no [SN]{name}[SN] section (or it is empty)")
+        source, target = sections["RESTBODY"], sections["FIRST-SENTENCE"]
         examples.append(Seq2SeqExample(len(examples), source, target, {"id": doc_id}))
     if not examples:
-        raise ValueError(f"{split_file}: split {key!r} lists no documents")
+        raise DataError(f"{split_file}: split {key!r} lists no documents")
     return examples
 
 
@@ -100,15 +123,12 @@ class SquadQuestion:
     context: str
     answers: tuple[str, ...]  # empty: unanswerable (SQuAD 2.0)
     answer_starts: tuple[int, ...]
+    where: str = ""  # "file: data[a].paragraphs[p].qas[q]", for error messages
 
 
 def iter_squad(path: Path) -> Iterator[SquadQuestion]:
     """Every question of a SQuAD-format file (``data[].paragraphs[].qas[]``)."""
-    path = existing_file(path, "SQuAD-format JSON")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error.msg}, line {error.lineno})") from None
+    data = read_json(path, "SQuAD-format JSON")
     articles = require_field(data, "data", list, str(path))
     found = False
     for a, article in enumerate(articles):
@@ -129,6 +149,7 @@ def iter_squad(path: Path) -> Iterator[SquadQuestion]:
                     context,
                     tuple(texts),
                     tuple(starts),
+                    at,
                 )
     if not found:
         raise ValueError(f"{path} is empty: no questions under data[].paragraphs[].qas[]")

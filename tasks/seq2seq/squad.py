@@ -14,12 +14,15 @@ a context too long keeps a window centred on the answer. ``cmrc`` (Chinese): ``[
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 
 from tasks.seq2seq.inputs import EncodedExample, Seq2SeqTokens, encode_target
 from tasks.seq2seq.readers import SquadQuestion
+from tasks.task_io import NEEDS_LABEL, DataError
 
+logger = logging.getLogger(__name__)
 NO_ANSWER = "N/A"
 _WORD = re.compile(r"\S+")
 
@@ -87,10 +90,13 @@ def encode_question_generation(
     src_len: int,
     tgt_len: int,
 ) -> list[EncodedExample]:
-    """Answerable questions only: the answer is part of the source."""
+    """Answerable questions only: the answer is part of the source (GLM skipped the others
+    too; the count is logged)."""
     encoded: list[EncodedExample] = []
+    skipped = 0
     for q in questions:
         if not q.answers:
+            skipped += 1
             continue
         answer, begin = q.answers[0], q.answer_starts[0]
         tail = tokenizer.encode(" Question:")
@@ -113,6 +119,8 @@ def encode_question_generation(
         encoded.append(
             EncodedExample(len(encoded), tuple(source), (mask,), (target,), reference, meta)
         )
+    if skipped:
+        logger.warning("question generation: skipped %d questions without an answer", skipped)
     return encoded
 
 
@@ -122,10 +130,15 @@ def encode_cmrc(
     tokens: Seq2SeqTokens,
     src_len: int,
     tgt_len: int,
+    require_answers: bool = True,
 ) -> list[EncodedExample]:
-    """``tokens.mask`` must be ``[MASK]`` (CMRC never uses the task masks)."""
+    """``tokens.mask`` must be ``[MASK]`` (CMRC never uses the task masks). Every CMRC
+    question has answers; one without is an error where they are the labels
+    (``require_answers``: train and dev)."""
     encoded: list[EncodedExample] = []
     for q in questions:
+        if require_answers and not q.answers:
+            raise DataError(f"{q.where}: field 'answers' is missing or empty: {NEEDS_LABEL}")
         prefix = [tokens.cls, *tokenizer.encode("问题：" + q.question + "答案："), tokens.mask]
         if len(prefix) >= src_len:
             raise ValueError(f"question {q.qid}: longer than --src-seq-length {src_len} allows")
@@ -140,11 +153,12 @@ def encode_cmrc(
 
 
 def first_answers(qids: list[str], predictions: list[str]) -> dict[str, str]:
-    """Per question, its first prediction that is not ``N/A`` ("" when all are)."""
+    """Per question, its first prediction that is not ``N/A`` ("" when all are); like GLM,
+    any case and spacing of "n/a" counts as ``N/A``."""
     best: dict[str, str] = {}
     for qid, text in zip(qids, predictions, strict=True):
         text = text.strip()
-        if best.get(qid, "") == "" and text != NO_ANSWER:
+        if best.get(qid, "") == "" and text.lower().replace(" ", "") != "n/a":
             best[qid] = text
         best.setdefault(qid, "")
     return best

@@ -8,7 +8,9 @@ EM/F1), ``extraction`` and ``blank`` (filled texts, scored with ROUGE against th
 Loss: token-mean cross entropy over the target tokens with ``--label-smoothing``, computed on
 vocabulary-sharded logits (correct under tensor parallelism). Evaluation decodes every example
 (beam search, or greedy blank filling) and writes ``<split>.jsonl.hyps`` / ``.refs`` (one line
-per example) into the output folder; SQuAD also writes ``<split>.predictions.json``.
+per example, GLM's files) and ``<split>.scores.jsonl`` (per example: every beam hypothesis with
+its length-normalised score, best first, the output and the reference) into the output folder;
+SQuAD also writes ``<split>.predictions.json``.
 """
 
 from __future__ import annotations
@@ -28,11 +30,16 @@ from tasks.config import Seq2SeqConfig
 from tasks.glm_samples import collate_samples
 from tasks.registry import TaskData, TaskSpec, register_task
 from tasks.seq2seq.datasets import TASK_INPUTS, Lengths, TaskInputs, mask_id
-from tasks.seq2seq.decoding import blank_generation, decode_blanks, decode_dataset, decode_spans
+from tasks.seq2seq.decoding import (
+    blank_generation,
+    decode_blanks,
+    decode_dataset,
+    span_hypotheses,
+)
 from tasks.seq2seq.inputs import Seq2SeqDataset, Seq2SeqTokens
 from tasks.seq2seq.metrics import rouge_scores, squad_scores
 from tasks.seq2seq.squad import first_answers
-from tasks.task_io import write_lines
+from tasks.task_io import write_jsonl, write_lines
 
 logger = logging.getLogger(__name__)
 SCORING_METRICS = {
@@ -101,13 +108,35 @@ def forward_step(
 
 
 def _decode(model, dataset: Seq2SeqDataset, config: Seq2SeqConfig, tokenizer, blank: bool):
+    """The output text of every example, and its beam hypotheses ``[(text, score), ...]``
+    best first (None for greedy blank filling)."""
     generation = blank_generation(config.generation) if blank else config.generation
-    decoder = decode_blanks if blank else decode_spans
+    decoder = decode_blanks if blank else span_hypotheses
     with tqdm(total=len(dataset), desc="decoding", disable=not is_rank_0()) as bar:
         outputs = decode_dataset(
             model, dataset, generation, config.run.eval_batch_size, decoder, bar.update
         )
-    return [tokenizer.decode(ids) for ids in outputs]
+    if blank:
+        return [tokenizer.decode(ids) for ids in outputs], [None] * len(outputs)
+    hypotheses = [[(tokenizer.decode(h.ids), h.score) for h in ranked] for ranked in outputs]
+    return [h[0][0] if h else "" for h in hypotheses], hypotheses
+
+
+def score_records(dataset: Seq2SeqDataset, hyps: list[str], hypotheses: list) -> list[dict]:
+    """One line per example: its beam hypotheses with their length-normalised scores (the
+    first is the output), the output and the reference."""
+    return [
+        {
+            "id": ex.uid,
+            **({"qid": ex.meta["qid"]} if "qid" in ex.meta else {}),
+            "hypotheses": None
+            if ranked is None
+            else [{"text": text, "score": score} for text, score in ranked],
+            "prediction": hyp,
+            "label": ex.reference,
+        }
+        for ex, hyp, ranked in zip(dataset.examples, hyps, hypotheses, strict=True)
+    ]
 
 
 def evaluate(
@@ -115,13 +144,23 @@ def evaluate(
 ) -> dict:
     """Decode ``dataset``, write the outputs (rank 0), return the task's metrics."""
     scoring = TASK_INPUTS[config.run.name].scoring
-    hyps = _decode(model, dataset, config, tokenizer, blank=scoring == "blank")
+    hyps, hypotheses = _decode(model, dataset, config, tokenizer, blank=scoring == "blank")
     refs = [ex.reference for ex in dataset.examples]
     if output_dir is not None:
         write_lines(Path(output_dir) / f"{split}.jsonl.hyps", hyps)
         write_lines(Path(output_dir) / f"{split}.jsonl.refs", refs)
+        write_jsonl(
+            Path(output_dir) / f"{split}.scores.jsonl", score_records(dataset, hyps, hypotheses)
+        )
     if scoring in ("rouge", "blank"):
-        fix = config.bert_tokenizer or config.run.name == "gigaword"
+        # GLM's choice of fix: the BERT tokenizer's outputs first, then Gigaword's [UNK]
+        fix = (
+            "ptb"
+            if config.bert_tokenizer
+            else "gigaword"
+            if config.run.name == "gigaword"
+            else None
+        )
         return rouge_scores(hyps, refs, fix=fix)
     qids = [ex.meta["qid"] for ex in dataset.examples]
     predictions = first_answers(qids, hyps)

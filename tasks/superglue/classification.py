@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from data_utils.corpora import punctuation_standardization as standardize
 from tasks.cloze_samples import InputExample, stack_rows
 
 CHOICE_TASKS = ("copa", "record", "race", "squad-cloze")
 
 
-def classifier_texts(task: str, example: InputExample) -> list[tuple[str, str | None]]:
+def classifier_texts(task: str, example: InputExample) -> list[tuple[str, str | tuple | None]]:
     """The (A, B) text pairs of an example: one pair, or one per candidate for choice tasks."""
     a, b, meta = example.text_a, example.text_b, example.meta
     if task == "wic":
@@ -29,10 +30,12 @@ def classifier_texts(task: str, example: InputExample) -> list[tuple[str, str | 
     if task == "multirc":
         return [(a, b + " answer: " + meta["answer"])]
     if task == "copa":
+        # GLM standardised COPA's punctuation here, for the classification head only
         joiner = " because" if meta["question"] == "cause" else " so"
-        return [(a + joiner, meta[c]) for c in ("choice1", "choice2")]
+        return [(standardize(a) + joiner, standardize(meta[c])) for c in ("choice1", "choice2")]
     if task == "record":
-        return [(a, b.replace("@placeholder", c)) for c in meta["candidates"]]
+        # GLM appended each candidate's tokens to the query's (its @placeholder left in)
+        return [(a, (b, c)) for c in meta["candidates"]]
     if task == "race":
         return [(a, b + " " + c) for c in meta["choices"]]
     if task == "squad-cloze":
@@ -40,10 +43,14 @@ def classifier_texts(task: str, example: InputExample) -> list[tuple[str, str | 
     return [(a, b)]
 
 
-def _row(tokenizer, text_a: str, text_b: str | None, max_seq_length: int) -> dict[str, Any]:
+def _row(
+    tokenizer, text_a: str, text_b: str | tuple[str, ...] | None, max_seq_length: int
+) -> dict[str, Any]:
+    """``[CLS] A [SEP] B [eos]``; a B given in parts is encoded part by part."""
     ids = [tokenizer.cls_id, *tokenizer.encode(text_a)]
     if text_b is not None:
-        ids += [tokenizer.get_command("sep").id, *tokenizer.encode(text_b)]
+        parts = (text_b,) if isinstance(text_b, str) else text_b
+        ids += [tokenizer.get_command("sep").id, *(t for p in parts for t in tokenizer.encode(p))]
     ids = ids[: max_seq_length - 1] + [tokenizer.eos_id]
     length = len(ids)
     return {

@@ -122,8 +122,9 @@ def evaluate(
     wsc_mode = None
     if task in ("wsc", "wsc1") and config.cloze_eval:
         wsc_mode = "generative" if config.wsc_generative else "choices"
-    predictions = predict(model, dataset, config.run.eval_batch_size, wsc_mode)
-    return evaluate_predictions(task, dataset, predictions, split, output_dir)
+    predicted = predict(model, dataset, config.run.eval_batch_size, wsc_mode)
+    wsc_choices = wsc_mode == "choices"
+    return evaluate_predictions(task, dataset, predicted, split, output_dir, wsc_choices)
 
 
 def _register() -> None:

@@ -1,17 +1,17 @@
-"""Task metrics, all in percent: accuracy, F1 (label 1 positive), macro F1, MultiRC exact match
-per question, and ReCoRD/SQuAD-style EM and F1 of the chosen candidate against every answer.
+"""Task metrics on GLM's scales: accuracy and ReCoRD EM/F1 in percent (0-100); F1 (label 1
+positive), macro F1 and MultiRC exact match per question as fractions (0-1), as GLM wrote them
+into its result files (its F1s came from scikit-learn).
 
 A metric is ``metric(predictions, labels, examples) -> float``; predictions and labels are
-label indices.
+label indices. ``PERCENT`` names the metrics already in percent, for labelling log lines.
 """
 
 from __future__ import annotations
 
-import re
-import string
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 
+from tasks.answers import answer_f1, exact_match
 from tasks.cloze_samples import InputExample
 
 Metric = Callable[[Sequence[int], Sequence[int], Sequence[InputExample]], float]
@@ -32,42 +32,25 @@ def _f1(predictions, labels, positive: int) -> float:
 
 
 def f1(predictions, labels, examples=None) -> float:
-    return 100.0 * _f1(predictions, labels, positive=1)
+    """F1 of label 1, a fraction."""
+    return _f1(predictions, labels, positive=1)
 
 
 def f1_macro(predictions, labels, examples=None) -> float:
+    """Mean F1 over the classes present in labels or predictions, a fraction."""
     classes = sorted(set(labels) | set(predictions))
-    return 100.0 * sum(_f1(predictions, labels, c) for c in classes) / max(len(classes), 1)
+    return sum(_f1(predictions, labels, c) for c in classes) / max(len(classes), 1)
 
 
 def multirc_em(predictions, labels, examples: Sequence[InputExample]) -> float:
-    """Share of questions whose answers are all classified right; a question is identified by
-    (passage, question) index, since question indices repeat across passages."""
+    """Share (a fraction) of questions whose answers are all classified right; a question is
+    identified by (passage, question) index, since question indices repeat across passages
+    (GLM keyed on the question index alone)."""
     right: dict[tuple, bool] = defaultdict(lambda: True)
     for p, y, example in zip(predictions, labels, examples, strict=True):
         key = (example.meta["passage_idx"], example.meta["question_idx"])
         right[key] &= p == y
-    return 100.0 * sum(right.values()) / max(len(right), 1)
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def exact_match_score(prediction: str, truth: str) -> float:
-    return float(normalize_answer(prediction) == normalize_answer(truth))
-
-
-def f1_score(prediction: str, truth: str) -> float:
-    predicted, gold = normalize_answer(prediction).split(), normalize_answer(truth).split()
-    common = sum((Counter(predicted) & Counter(gold)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(gold)
-    return 2 * precision * recall / (precision + recall)
+    return sum(right.values()) / max(len(right), 1)
 
 
 def _qa(score: Callable[[str, str], float]) -> Metric:
@@ -82,8 +65,8 @@ def _qa(score: Callable[[str, str], float]) -> Metric:
     return metric
 
 
-qa_exact_match = _qa(exact_match_score)
-qa_f1 = _qa(f1_score)
+qa_exact_match = _qa(exact_match)
+qa_f1 = _qa(answer_f1)
 
 ACCURACY = (("accuracy", accuracy),)
 TASK_METRICS: dict[str, tuple[tuple[str, Metric], ...]] = {
@@ -95,5 +78,16 @@ TASK_METRICS: dict[str, tuple[tuple[str, Metric], ...]] = {
 }
 
 
+PERCENT = frozenset({"accuracy", "acc", "EM", "F1"})
+
+
 def task_metrics(task: str) -> tuple[tuple[str, Metric], ...]:
     return TASK_METRICS.get(task, ACCURACY)
+
+
+def describe(results: dict[str, float]) -> str:
+    """``results`` for a log line, every value labelled with its scale."""
+    return ", ".join(
+        f"{name} {value:.2f} %" if name in PERCENT else f"{name} {value:.4f} ({100 * value:.2f} %)"
+        for name, value in results.items()
+    )

@@ -9,6 +9,10 @@ long); the choice tokens are scored with no ``[eop]``. ``--unidirectional``:
 ``[CLS] [gMASK] [sop] input choice[:-1]``, the whole text in Part B at position 1 and block
 positions 1.., only the choice tokens scored. Score = sum of log-probs, divided by
 ``len(choice) ** --length-penalty`` when that is > 0; the prediction is the best choice.
+
+Outputs per test file, as GLM named them: ``multichoice-<name>.jsonl`` (``{"idx": "<record
+number in the file>", "label": int}``) and ``multichoice-<name>.scores.jsonl`` (every choice's
+score, the prediction and the label).
 """
 
 from __future__ import annotations
@@ -40,10 +44,21 @@ def expand_files(patterns: tuple[str, ...]) -> list[Path]:
     return files
 
 
+def prediction_name(path: Path) -> str:
+    """GLM's name for a file's predictions: ``multichoice-<name up to its first dot>``."""
+    return "multichoice-" + path.name.split(".")[0]
+
+
 def read_multichoice(files: list[Path]) -> list[InputExample]:
-    examples = []
+    """The records of every file; ``idx`` is the record's position in its file (a string, as
+    GLM wrote it). Labels are optional, but all or none."""
+    names = [prediction_name(p) for p in files]
+    if len(set(names)) < len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise DataError(f"--test-data: two files would both write {twice}.jsonl: rename one")
+    examples, unlabelled = [], []
     for path in files:
-        for rec in read_jsonl(path):
+        for number, rec in enumerate(read_jsonl(path)):
             choices = rec.get("choices_pretokenized", kind=list)
             if not choices or not all(isinstance(c, str) for c in choices):
                 raise DataError(
@@ -56,17 +71,19 @@ def read_multichoice(files: list[Path]) -> list[InputExample]:
                     f"{rec.where()}: field 'label' is {label}, expected 0..{len(choices) - 1}"
                 )
             text = rec.get("inputs_pretokenized", kind=str)
+            if label is None:
+                unlabelled.append(rec.where())
+            meta = {"choices": choices, "file": path}
+            label = None if label is None else str(label)
+            guid = f"{path.name}-{rec.line}"
             examples.append(
-                InputExample(
-                    f"{path.name}-{rec.line}",
-                    text,
-                    None,
-                    None if label is None else str(label),
-                    {"choices": choices},
-                    len(examples),
-                    len(choices),
-                )
+                InputExample(guid, text, None, label, meta, str(number), len(choices), rec.where())
             )
+    if unlabelled and len(unlabelled) < len(examples):
+        raise DataError(
+            f"{unlabelled[0]}: missing field 'label' ({len(unlabelled)} of {len(examples)} "
+            "records have none): label every record, or none"
+        )
     return examples
 
 
@@ -143,16 +160,43 @@ def build_model(config: MultichoiceConfig, tokenizer) -> GLMForMultiTokenCloze:
     return GLMForMultiTokenCloze(glm, take_softmax=True, length_penalty=config.length_penalty)
 
 
+def _records(predictions, scores, examples) -> tuple[list[dict], list[dict]]:
+    predicted = [{"idx": ex.idx, "label": p} for p, ex in zip(predictions, examples, strict=True)]
+    scored = [
+        {
+            "id": ex.guid,
+            "idx": ex.idx,
+            "choices": ex.meta["choices"],
+            "scores": s,
+            "prediction": p,
+            "label": None if ex.label is None else int(ex.label),
+        }
+        for p, s, ex in zip(predictions, scores, examples, strict=True)
+    ]
+    return predicted, scored
+
+
+def write_outputs(predictions, scores, examples, output_dir: Path) -> None:
+    """Per test file, GLM's ``multichoice-<name>.jsonl`` (``{"idx", "label": int}``) and the
+    per-example scores beside it (``multichoice-<name>.scores.jsonl``)."""
+    by_file: dict[Path, list[int]] = {}
+    for i, ex in enumerate(examples):
+        by_file.setdefault(ex.meta["file"], []).append(i)
+    for path, rows in by_file.items():
+        predicted, scored = _records(
+            [predictions[i] for i in rows], [scores[i] for i in rows], [examples[i] for i in rows]
+        )
+        write_jsonl(Path(output_dir) / f"{prediction_name(path)}.jsonl", predicted)
+        write_jsonl(Path(output_dir) / f"{prediction_name(path)}.scores.jsonl", scored)
+
+
 def evaluate(
     model, dataset, config: MultichoiceConfig, tokenizer, split: str, output_dir: Path | None
 ) -> dict:
-    predictions = predict(model, dataset, config.run.eval_batch_size)
+    predictions, scores = predict(model, dataset, config.run.eval_batch_size)
     examples = dataset.examples
     if output_dir is not None:
-        write_jsonl(
-            Path(output_dir) / f"{split}.jsonl",
-            [{"idx": ex.idx, "label": p} for p, ex in zip(predictions, examples, strict=True)],
-        )
+        write_outputs(predictions, scores, examples, output_dir)
     if any(ex.label is None for ex in examples):
         return {}
     return {"accuracy": accuracy(predictions, [int(ex.label) for ex in examples])}

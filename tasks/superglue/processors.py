@@ -126,4 +126,4 @@ def get_examples(
     """Read ``split`` (train, dev or test) of ``task`` from ``data_dir``."""
     processor = PROCESSORS[task]
     path = split_path(task, data_dir, split, few_superglue)
-    return C.check_examples(processor.reader(path, split, processor.labels), path)
+    return C.check_examples(processor.reader(path, split, processor.labels), path, split)

@@ -1,19 +1,26 @@
 """Readers of the classification formats beyond SuperGLUE: GLUE TSVs, text-classification
-CSVs (AG News, Yahoo, Yelp), X-Stance and the CLUE JSON-lines files (AFQMC, TNEWS, CLUEWSC)."""
+CSVs (AG News, Yahoo, Yelp), X-Stance and the CLUE JSON-lines files (AFQMC, TNEWS, CLUEWSC).
+
+As in GLM, the GLUE, CSV and X-Stance texts go through the punctuation standardisation (curly
+quotes to straight ones, en dash to ``-``); the Chinese CLUE texts are read as they are.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
+from data_utils.corpora import punctuation_standardization as standardize
 from tasks.cloze_samples import InputExample
-from tasks.task_io import DataError, existing_file, read_jsonl
+from tasks.task_io import DataError, label_required, read_jsonl, read_text
 
 
 def _rows(path: Path, delimiter: str, skip_header: bool) -> list[tuple[int, list[str]]]:
-    with existing_file(path, "task data").open(encoding="utf-8", newline="") as handle:
-        quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-        rows = list(enumerate(csv.reader(handle, delimiter=delimiter, quoting=quoting), start=1))
+    text = read_text(path, "task data, one example per line")
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    rows = list(enumerate(reader, start=1))
     rows = [(n, row) for n, row in rows if row]
     rows = rows[1:] if skip_header else rows
     if not rows:
@@ -56,14 +63,15 @@ def read_glue(path: Path, split: str, labels: tuple[str, ...], task: str) -> lis
         label = None
         if has_label:
             label = check_label(path, line, _cell(path, line, row, labelled[2], "label"), labels)
-        text_b = _cell(path, line, row, b, "text_b") if b is not None else None
+        text_b = standardize(_cell(path, line, row, b, "text_b")) if b is not None else None
         examples.append(
             InputExample(
                 f"{split}-{line}",
-                _cell(path, line, row, a, "text_a"),
+                standardize(_cell(path, line, row, a, "text_a")),
                 text_b,
                 label,
                 idx=len(examples),
+                origin=f"{path}:{line}",
             )
         )
     return examples
@@ -86,7 +94,12 @@ def read_text_classification(
         else:
             text_a = _cell(path, line, row, 1, "text").replace("\\n", " ").replace("\\", " ")
             text_b = None
-        examples.append(InputExample(f"{split}-{line}", text_a, text_b, label, idx=len(examples)))
+        text_a, text_b = standardize(text_a), standardize(text_b) if text_b is not None else None
+        examples.append(
+            InputExample(
+                f"{split}-{line}", text_a, text_b, label, idx=len(examples), origin=f"{path}:{line}"
+            )
+        )
     return examples
 
 
@@ -99,43 +112,48 @@ def read_xstance(path: Path, split: str, labels: tuple[str, ...], language: str 
         examples.append(
             InputExample(
                 f"{split}-{rec.line}",
-                rec.get("question", kind=str),
-                rec.get("comment", kind=str),
-                rec.label(labels),
+                standardize(rec.get("question", kind=str)),
+                standardize(rec.get("comment", kind=str)),
+                rec.label(labels, required=label_required(split)),
                 idx=rec.get("id", default=rec.line),
+                origin=rec.where(),
             )
         )
     return examples
 
 
 def read_clue_pairs(path: Path, split: str, labels: tuple[str, ...]) -> list[InputExample]:
-    """AFQMC ``sentence1``/``sentence2``; ``idx`` is the record's ``id`` or its line order."""
+    """AFQMC ``sentence1``/``sentence2``; ``idx`` is the record's position in the file (0..),
+    as GLM numbered them (CLUE's test ``id`` is that position)."""
     examples = []
     for rec in read_jsonl(path):
-        idx = rec.get("id", default=len(examples))
+        idx = len(examples)
         examples.append(
             InputExample(
                 f"{split}-{idx}",
                 rec.get("sentence1", kind=str),
                 rec.get("sentence2", kind=str),
-                rec.label(labels),
+                rec.label(labels, required=label_required(split)),
                 idx=idx,
+                origin=rec.where(),
             )
         )
     return examples
 
 
 def read_tnews(path: Path, split: str, labels: tuple[str, ...]) -> list[InputExample]:
+    """TNEWS ``sentence``/``keywords``; ``idx`` as for AFQMC."""
     examples = []
     for rec in read_jsonl(path):
-        idx = rec.get("id", default=len(examples))
+        idx = len(examples)
         examples.append(
             InputExample(
                 f"{split}-{idx}",
                 rec.get("sentence", kind=str),
                 rec.get("keywords", kind=str, default=""),
-                rec.label(labels),
+                rec.label(labels, required=label_required(split)),
                 idx=idx,
+                origin=rec.where(),
             )
         )
     return examples
@@ -162,14 +180,24 @@ def read_cluewsc(path: Path, split: str, labels: tuple[str, ...]) -> list[InputE
                     f"{rec.where()}: field 'target.span{n}_text' {span!r} is not "
                     f"at character {start} of the text"
                 )
-        idx = rec.get("idx", default=len(examples))
+        idx = rec.get("id", default=rec.get("idx", default=len(examples)))
+        label = rec.label(labels, lower=True, required=label_required(split))
         examples.append(
-            InputExample(f"{split}-{idx}", text, None, rec.label(labels, lower=True), meta, idx)
+            InputExample(f"{split}-{idx}", text, None, label, meta, idx, origin=rec.where())
         )
     return examples
 
 
-def check_examples(examples: list[InputExample], path: Path) -> list[InputExample]:
+def check_examples(examples: list[InputExample], path: Path, split: str) -> list[InputExample]:
+    """A split must hold examples; train and dev examples all carry labels, test examples all
+    or none (a half-labelled file would silently lose its metrics)."""
     if not examples:
         raise DataError(f"{path}: holds no examples for this task")
+    missing = [ex for ex in examples if ex.label is None]
+    if missing and (label_required(split) or len(missing) < len(examples)):
+        where = missing[0].origin or str(path)
+        raise DataError(
+            f"{where}: missing field 'label' ({len(missing)} of {len(examples)} examples have "
+            "none): label every example, or none in unlabelled test data"
+        )
     return examples

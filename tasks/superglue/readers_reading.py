@@ -1,14 +1,26 @@
-"""Readers of the reading-comprehension cloze tasks: RACE and SQuAD (as a cloze task)."""
+"""Readers of the reading-comprehension cloze tasks: RACE and SQuAD (as a cloze task).
+
+As in GLM, neither standardises punctuation; RACE articles get GLM's clean-up (newlines and
+runs of whitespace to one space, `` . `` to ``. ``).
+"""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from tasks.cloze_samples import InputExample
 from tasks.superglue.readers_classification import check_label
-from tasks.task_io import DataError, existing_file, read_jsonl
+from tasks.task_io import DataError, read_json, read_jsonl
+
+
+def clean_race_article(text: str) -> str:
+    """GLM's RACE clean-up. The dot rule is applied three times, as GLM did: a run of
+    dots separated by spaces loses one space per pass."""
+    text = re.sub(r"\s+", " ", text.replace("\n", " "))
+    for _ in range(3):
+        text = text.replace(" . ", ". ")
+    return text
 
 
 def read_race(folder: Path, split: str, labels: tuple[str, ...]) -> list[InputExample]:
@@ -20,7 +32,8 @@ def read_race(folder: Path, split: str, labels: tuple[str, ...]) -> list[InputEx
     examples = []
     for path in files:
         for rec in read_jsonl(path):
-            article = re.sub(r"\s+", " ", rec.get("article", kind=str).replace("\n", " "))
+            article = clean_race_article(rec.get("article", kind=str))
+            race_id = rec.get("id", default=path.name)
             options, answers = rec.get("options", kind=list), rec.get("answers", kind=list)
             for q_number, question in enumerate(rec.get("questions", kind=list)):
                 if q_number >= len(options) or q_number >= len(answers):
@@ -30,13 +43,14 @@ def read_race(folder: Path, split: str, labels: tuple[str, ...]) -> list[InputEx
                 label = check_label(path, rec.line, str(answers[q_number]), labels)
                 examples.append(
                     InputExample(
-                        f"{split}-{path.stem}-{q_number}",
+                        f"{split}-p{race_id}-q{q_number}",
                         article,
                         question,
                         label,
                         {"choices": list(options[q_number])},
-                        [path.stem, q_number],
+                        [split, race_id, q_number],
                         num_choices=len(options[q_number]),
+                        origin=rec.where(),
                     )
                 )
     return examples
@@ -44,12 +58,10 @@ def read_race(folder: Path, split: str, labels: tuple[str, ...]) -> list[InputEx
 
 def read_squad_cloze(path: Path, split: str, labels: tuple[str, ...]) -> list[InputExample]:
     """SQuAD v2 as a one-candidate cloze task: the answer is the first gold answer, or "N/A"."""
-    try:
-        articles = json.loads(existing_file(path, "task data").read_text(encoding="utf-8"))["data"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise DataError(
-            f"{path}: not a SQuAD JSON file (expected a top-level 'data' list)"
-        ) from None
+    data = read_json(path, "a SQuAD v2 JSON file")
+    articles = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(articles, list):
+        raise DataError(f"{path}: not a SQuAD JSON file (expected a top-level 'data' list)")
     examples = []
     for article in articles:
         for paragraph in article["paragraphs"]:
