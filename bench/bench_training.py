@@ -101,6 +101,7 @@ def ours_step(shape: str, options, batch: dict):
     argv += ["--lr-decay-style", "constant", "--warmup", "0", "--seed", "1234"]
     argv += ["--bf16"] if options.bf16 else []
     argv += ["--checkpoint-activations"] if options.checkpoint_activations else []
+    argv += ["--compile"] if options.compile else []
     args = parse_args(argv)
     device = initialize_distributed(args.parallel.model_parallel_size)
     set_random_seed(1234, device)
@@ -183,7 +184,10 @@ def worker(options) -> None:
     step, times, model = make(shape, batch) if make is scheme_step else make(shape, options, batch)
     cuda = torch.cuda.is_available() and make is ours_step
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    losses = [step() for _ in range(WARMUP)]
+    start = time.perf_counter()
+    losses = [step()]  # with --compile, this first step also compiles the layers
+    first_step = time.perf_counter() - start
+    losses += [step() for _ in range(WARMUP - 1)]
     runs = []
     for _ in range(options.reps):
         times.clear()
@@ -200,6 +204,7 @@ def worker(options) -> None:
         "batch_source": "original" if options.batch_npz else "synthetic",
         "loss_tokens": int(batch["loss_mask"].sum()),
         "losses": losses,
+        "first_step_s": first_step,
         "runs": runs,
         "peak_rss_self_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -280,6 +285,7 @@ def worker_args(shape: str, options) -> list[str]:
     args += ["--batch-size", str(options.batch_size)] if options.batch_size else []
     args += ["--bf16"] if options.bf16 else []
     args += ["--checkpoint-activations"] if options.checkpoint_activations else []
+    args += ["--compile"] if options.compile else []
     return args
 
 
@@ -335,6 +341,8 @@ def compare(shape: str, options, original: sbs.Original | None) -> None:
         if run is not None:
             losses = run.data["train"][shape]["losses"] if run is not mine else run.data["losses"]
             print(f"{run.label}: losses {', '.join(f'{x:.3f}' for x in losses)}")
+    compiled = " (--compile: compilation included)" if options.compile else ""
+    print(f"ours first step{compiled}: {mine.data['first_step_s']:.1f} s")
     for key in ("mfu", "peak_gpu_gib"):
         if key in mine.data:
             print(f"ours {key}: {mine.data[key]:.3g}")
@@ -354,6 +362,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--checkpoint-activations", action="store_true")
+    parser.add_argument(
+        "--compile", action="store_true", help="ours with --compile (the original is eager)"
+    )
     parser.add_argument("--skip-original", action="store_true", help="measure ours alone")
     parser.add_argument(
         "--scheme-baseline",
