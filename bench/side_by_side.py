@@ -184,7 +184,7 @@ def ratio_text(metric: Metric, ours: float | None, originals: list[float]) -> st
     if metric.kind == "memory":
         return f"{ours / base:.2f}x of original"
     speedup = ours / base if metric.kind == "rate" else base / ours
-    return f"{speedup:.2f}x faster"
+    return f"{speedup:.2f}x " + ("faster" if speedup >= 1 else "(slower)")
 
 
 def _cell(value: float | None) -> str:
