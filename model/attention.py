@@ -14,6 +14,11 @@ generated) sees all of Part A and itself causally. For ``sep = 3``, 6 tokens, 2 
 
 i.e. query i may attend key j iff ``j < sep or j <= i``, and every cached key is visible.
 Incremental decoding passes ``sep = 0``. Padding keys are hidden by the cache's key mask.
+
+Kernels: ``F.scaled_dot_product_attention`` everywhere except CPU training with attention
+dropout, where SDPA has no fused kernel and falls back to its generic math path;
+``attention_with_dropout`` computes the same thing with fewer passes over the ``[b, n, L, K]``
+probabilities (see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.config import GLMConfig
+from model.dropout import Dropout, keep_mask
 from model.kv_cache import KVCache
 from mpu import ColumnParallelLinear, RowParallelLinear, get_model_parallel_world_size
-from mpu.random import get_rng_tracker
+from mpu.random import MODEL_PARALLEL_RNG, get_rng_tracker
 
 
 def build_attention_mask(
@@ -73,6 +79,38 @@ def normalize_attention_mask(
     return mask
 
 
+def attention_with_dropout(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None,
+    dropout_p: float,
+) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(d))`` masked, dropped out, times ``v`` (SDPA's semantics).
+
+    Compared with SDPA's math path: the mask becomes an additive bias of ``[b, 1, L, K]``
+    added in place (nothing to do for it in backward), fully masked rows are looked for on
+    that small mask rather than on the scores, the dropout mask is a bool tensor from
+    ``keep_mask`` (drawn from the tracked model-parallel stream, as SDPA's would be inside
+    ``fork``), and the ``1 / (1 - p)`` scale is applied to the ``[b, n, L, d]`` context rather
+    than to the probabilities.
+    """
+    scores = torch.matmul(query * query.shape[-1] ** -0.5, key.transpose(-1, -2))
+    if mask is not None:
+        # finfo.min rather than -inf: a fully masked row stays finite (zeroed below)
+        bias = torch.zeros(mask.shape, dtype=scores.dtype, device=scores.device)
+        scores.add_(bias.masked_fill_(~mask, torch.finfo(scores.dtype).min))
+    probs = torch.softmax(scores, dim=-1)
+    if mask is not None:
+        visible_rows = mask.any(dim=-1, keepdim=True)
+        # compiled: no data-dependent branch (a graph break); the fill fuses into the softmax
+        if torch.compiler.is_compiling() or not bool(visible_rows.all()):
+            probs = probs.masked_fill(~visible_rows, 0.0)  # SDPA gives zeros for such rows
+    keep = keep_mask(probs, dropout_p, MODEL_PARALLEL_RNG)
+    kept = torch.where(keep, probs, 0.0)
+    return torch.matmul(kept, value) * (1.0 / (1.0 - dropout_p))
+
+
 class SelfAttention(nn.Module):
     """Fused QKV (column-parallel, stride 3) -> scaled dot-product attention -> dense (row)."""
 
@@ -91,7 +129,7 @@ class SelfAttention(nn.Module):
         h = config.hidden_size
         self.query_key_value = ColumnParallelLinear(h, 3 * h, stride=3)
         self.dense = RowParallelLinear(h, h, input_is_parallel=True)
-        self.output_dropout = nn.Dropout(config.output_dropout_prob)
+        self.output_dropout = Dropout(config.output_dropout_prob)
 
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None, kv_cache: KVCache | None = None
@@ -104,9 +142,12 @@ class SelfAttention(nn.Module):
         if kv_cache is not None:
             key, value = kv_cache.update(self.layer_index, key, value)
         dropout = self.dropout_p if self.training else 0.0
-        with get_rng_tracker().fork():
-            context = F.scaled_dot_product_attention(
-                query, key, value, attn_mask=mask, dropout_p=dropout
-            )  # (B, H_local, L, D)
+        if dropout > 0.0 and query.device.type == "cpu":  # its mask comes from the tracked stream
+            context = attention_with_dropout(query, key, value, mask, dropout)
+        else:
+            with get_rng_tracker().fork():
+                context = F.scaled_dot_product_attention(
+                    query, key, value, attn_mask=mask, dropout_p=dropout
+                )  # (B, H_local, L, D)
         context = context.transpose(1, 2).reshape(b, length, self.heads * self.head_dim)
         return self.output_dropout(self.dense(context))

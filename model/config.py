@@ -19,6 +19,7 @@ class GLMConfig:
     block_position_encoding: bool = True  # --block-lm and not --masked-lm: 2-D positions
     checkpoint_activations: bool = False  # --checkpoint-activations
     checkpoint_num_layers: int = 1  # --checkpoint-num-layers
+    compile_layers: bool = False  # --compile: torch.compile each transformer layer
     init_method_std: float = 0.02
     layernorm_epsilon: float = 1e-5  # fixed in GLM; --layernorm-epsilon never reached the model
     parallel_output: bool = True  # keep logits vocab-sharded (loss is vocab-parallel)

@@ -57,6 +57,16 @@ class GLMModel(nn.Module):
             )
         if seed is not None:
             init_glm_weights(self, seed)
+        if config.compile_layers:
+            self.compile_layers()
+
+    def compile_layers(self) -> GLMModel:
+        """``torch.compile`` each transformer layer in place (module types and state-dict keys
+        unchanged). Layers share code, so one compilation serves them all; the embeddings, the
+        vocabulary projection and the loss stay eager."""
+        for layer in self.transformer.layers:
+            layer.compile()
+        return self
 
     def make_kv_cache(self, batch_size: int, max_length: int) -> KVCache:
         """An empty cache sized for this model on its device and dtype."""

@@ -14,6 +14,7 @@ from torch import nn
 
 from model.attention import SelfAttention, normalize_attention_mask
 from model.config import GLMConfig
+from model.dropout import Dropout
 from model.kv_cache import KVCache
 from mpu import ColumnParallelLinear, RowParallelLinear, checkpoint
 
@@ -24,7 +25,7 @@ class MLP(nn.Module):
         h, ffn = config.hidden_size, config.ffn_size
         self.dense_h_to_4h = ColumnParallelLinear(h, ffn)
         self.dense_4h_to_h = RowParallelLinear(ffn, h, input_is_parallel=True)
-        self.dropout = nn.Dropout(config.output_dropout_prob)
+        self.dropout = Dropout(config.output_dropout_prob)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = F.gelu(self.dense_h_to_4h(x), approximate="tanh")
@@ -43,8 +44,23 @@ class TransformerLayer(nn.Module):
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None, kv_cache: KVCache | None = None
     ) -> torch.Tensor:
+        if kv_cache is not None:
+            return self._forward_with_cache(x, mask, kv_cache)
+        return self._forward(x, mask, None)
+
+    def _forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, kv_cache: KVCache | None
+    ) -> torch.Tensor:
         x = x + self.attention(self.input_layernorm(x), mask, kv_cache)
         return x + self.mlp(self.post_attention_layernorm(x))
+
+    # With --compile, the passes that fill and extend a KV cache stay eager: compiled, CPU
+    # decoding measured 7x slower per token (guards on the growing cache, recompilations)
+    @torch.compiler.disable
+    def _forward_with_cache(
+        self, x: torch.Tensor, mask: torch.Tensor | None, kv_cache: KVCache
+    ) -> torch.Tensor:
+        return self._forward(x, mask, kv_cache)
 
 
 class GLMTransformer(nn.Module):
@@ -54,7 +70,7 @@ class GLMTransformer(nn.Module):
         super().__init__()
         self.config = config
         h, rows = config.hidden_size, config.position_table_rows
-        self.embedding_dropout = nn.Dropout(config.embedding_dropout_prob)
+        self.embedding_dropout = Dropout(config.embedding_dropout_prob)
         self.position_embeddings = nn.Embedding(rows, h)
         if config.block_position_encoding:
             self.block_position_embeddings = nn.Embedding(rows, h)

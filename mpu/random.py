@@ -17,7 +17,11 @@ import contextlib
 import torch
 import torch.utils.checkpoint
 
-from mpu.parallel_state import get_data_parallel_rank, get_model_parallel_rank
+from mpu.parallel_state import (
+    get_data_parallel_rank,
+    get_model_parallel_rank,
+    get_model_parallel_world_size,
+)
 
 MODEL_PARALLEL_RNG = "model-parallel-rng"
 
@@ -31,6 +35,15 @@ def _set_state(device_type: str, state: torch.Tensor) -> None:
         torch.cuda.set_rng_state(state)
     else:
         torch.set_rng_state(state)
+
+
+def _compiled_without_model_parallelism() -> bool:
+    """Inside ``torch.compile`` with one tensor-parallel rank: do not swap RNG states.
+
+    Swapping the generator state is a graph break, which would cut every compiled layer in
+    three. With one rank the tracked stream has no job (no other rank's heads to differ from);
+    dropout then draws from the seeded default generator, as everything else does."""
+    return torch.compiler.is_compiling() and get_model_parallel_world_size() == 1
 
 
 class RNGStatesTracker:
@@ -59,7 +72,7 @@ class RNGStatesTracker:
 
     @contextlib.contextmanager
     def fork(self, name: str = MODEL_PARALLEL_RNG):
-        if name not in self.states:
+        if name not in self.states or _compiled_without_model_parallelism():
             yield
             return
         saved = _get_state(self.device_type)

@@ -132,6 +132,7 @@ class GLMArgs:
             block_position_encoding=m.block_lm and not m.masked_lm,
             checkpoint_activations=m.checkpoint_activations,
             checkpoint_num_layers=m.checkpoint_num_layers,
+            compile_layers=m.compile,
             layernorm_epsilon=m.layernorm_epsilon,
         )
         values.update(overrides)

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 import mpu
+from common.memory import retain_freed_memory
 from mpu import parallel_state
 
 logger = logging.getLogger(__name__)
@@ -239,6 +240,8 @@ def build_engine(model: torch.nn.Module, config: EngineConfig, train_iters: int)
     if config.fp16 and not torch.cuda.is_available():
         raise ValueError("--fp16 needs a GPU (DeepSpeed's loss scaling is CUDA-only); use --bf16")
     ds_config = deepspeed_config(config)
+    if not torch.cuda.is_available():
+        retain_freed_memory()  # CPU steps reuse freed blocks instead of faulting in new pages
     clip_ourselves = not (config.fp16 or config.bf16 or config.zero_stage > 0)
     if clip_ourselves:
         ds_config["gradient_clipping"] = 0.0

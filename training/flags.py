@@ -58,6 +58,7 @@ FLAG_GROUPS: dict[str, list] = {
         _value("--layernorm-epsilon", float, 1e-5, "LayerNorm epsilon"),
         _switch("--checkpoint-activations", "recompute layer activations in backward"),
         _value("--checkpoint-num-layers", int, 1, "layers per checkpointed chunk"),
+        _switch("--compile", "torch.compile each transformer layer (see docs/performance.md)"),
         _switch("--block-lm", "GLM blank infilling (2-D positions, sop/eop tokens)"),
         _switch("--masked-lm", "BERT-style masked LM baseline (1-D positions)"),
         _value("--make-vocab-size-divisible-by", int, 128, "pad the vocabulary to a multiple"),

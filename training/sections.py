@@ -23,6 +23,7 @@ class ModelSection:
     layernorm_epsilon: float
     checkpoint_activations: bool
     checkpoint_num_layers: int
+    compile: bool
     block_lm: bool
     masked_lm: bool
     make_vocab_size_divisible_by: int
