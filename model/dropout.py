@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -64,10 +65,7 @@ def _int_draws(shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
     return draws
 
 
-@torch.library.custom_op(
-    "glm::keep_mask", mutates_args=(), tags=(torch.Tag.nondeterministic_seeded,)
-)
-def _keep_mask(like: torch.Tensor, p: float, stream: str) -> torch.Tensor:
+def _draw_keep_mask(like: torch.Tensor, p: float, stream: str) -> torch.Tensor:
     with get_rng_tracker().fork(stream) if stream else contextlib.nullcontext():
         if like.device.type == "cpu":
             draws = _int_draws(like.shape)
@@ -76,9 +74,28 @@ def _keep_mask(like: torch.Tensor, p: float, stream: str) -> torch.Tensor:
     return draws >= round(p * _RANGE)
 
 
-@_keep_mask.register_fake
-def _(like: torch.Tensor, p: float, stream: str) -> torch.Tensor:
+def _fake_keep_mask(like: torch.Tensor, p: float, stream: str) -> torch.Tensor:
     return torch.empty_like(like, dtype=torch.bool)
+
+
+_keep_mask_op = None
+
+
+def register_keep_mask() -> Callable[[torch.Tensor, float, str], torch.Tensor]:
+    """Register ``glm::keep_mask`` (once) and return it.
+
+    Registering a custom op imports ``torch._dynamo`` (hundreds of modules, ~65 MiB), which
+    inference never needs: the op is registered at the first mask drawn in eager mode, or by
+    ``GLMModel.compile_layers`` before anything is compiled, so traced code only reads it.
+    """
+    global _keep_mask_op
+    if _keep_mask_op is None:
+        op = torch.library.custom_op(
+            "glm::keep_mask", mutates_args=(), tags=(torch.Tag.nondeterministic_seeded,)
+        )(_draw_keep_mask)
+        op.register_fake(_fake_keep_mask)
+        _keep_mask_op = op
+    return _keep_mask_op
 
 
 def keep_mask(like: torch.Tensor, p: float, stream: str = "") -> torch.Tensor:
@@ -90,7 +107,8 @@ def keep_mask(like: torch.Tensor, p: float, stream: str = "") -> torch.Tensor:
     generators as eager code, and the generator swap is no graph break. Taking the tensor to
     be masked (not its shape) keeps the draws in the order of the data flow.
     """
-    return _keep_mask(like, p, stream)
+    op = _keep_mask_op if _keep_mask_op is not None else register_keep_mask()
+    return op(like, p, stream)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:

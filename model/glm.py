@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.config import GLMConfig
+from model.dropout import register_keep_mask
 from model.init import init_glm_weights
 from model.kv_cache import KVCache
 from model.prompt import PromptSpell
@@ -64,7 +65,9 @@ class GLMModel(nn.Module):
         """``torch.compile`` each transformer layer in place (module types and state-dict keys
         unchanged). Layers share code, so one compilation serves them all; the embeddings, the
         vocabulary projection and the loss stay eager."""
+        register_keep_mask()  # before tracing: compiled layers call the registered op
         for layer in self.transformer.layers:
+            layer._forward_with_cache = torch.compiler.disable(layer._forward_with_cache)
             layer.compile()
         return self
 

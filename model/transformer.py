@@ -55,8 +55,9 @@ class TransformerLayer(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
     # With --compile, the passes that fill and extend a KV cache stay eager: compiled, CPU
-    # decoding measured 7x slower per token (guards on the growing cache, recompilations)
-    @torch.compiler.disable
+    # decoding measured 7x slower per token (guards on the growing cache, recompilations).
+    # GLMModel.compile_layers wraps this in torch.compiler.disable; a decorator here would import
+    # torch._dynamo (~65 MiB) into every process, inference included.
     def _forward_with_cache(
         self, x: torch.Tensor, mask: torch.Tensor | None, kv_cache: KVCache
     ) -> torch.Tensor:
