@@ -5,7 +5,10 @@ glibc serves blocks over its mmap threshold (128 KiB growing to 32 MiB) with fre
 pages and unmaps them on free, so each training step of GLM-Base on CPU faults in and zeroes
 about a gigabyte of new pages (attention scores, the 150 MB gradients of the tied word
 embedding, the logits). Raising the mmap and trim thresholds makes ``malloc`` reuse freed heap
-blocks instead: measured 3-5% faster steps on 2 cores for about 0.15 GB more peak RSS.
+blocks instead: measured 3-5% faster steps on 2 cores. The price is peak RSS above the live
+tensors (freed blocks stay in the heap): 0.2-0.6 GB on the small runs of
+tests/test_memory_measured.py. ``GLM_MALLOC_RETAIN=0`` turns it off (the memory planner predicts
+live tensors, and its measured check runs that way).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +26,10 @@ _THRESHOLD = 1 << 30  # blocks up to 1 GiB come from the heap, and up to 1 GiB f
 
 
 def retain_freed_memory() -> bool:
-    """Set glibc's mmap and trim thresholds; False (and nothing changed) without glibc."""
+    """Set glibc's mmap and trim thresholds; False (and nothing changed) without glibc or
+    with ``GLM_MALLOC_RETAIN=0``."""
+    if os.environ.get("GLM_MALLOC_RETAIN", "1") == "0":
+        return False
     name = ctypes.util.find_library("c")
     try:
         mallopt = ctypes.CDLL(name).mallopt if name else None

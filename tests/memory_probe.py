@@ -159,7 +159,8 @@ def measure(
 ) -> list[int]:
     """Each rank's peak RSS over its baseline (bytes), from fresh processes."""
     spec = dict(argv=argv, vocab_size=vocab_size, scored_fraction=scored_fraction, steps=steps)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    # the planner predicts live tensors: CPU training's malloc retention (common/memory.py) is off
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "GLM_MALLOC_RETAIN": "0"}
     env.update({} if plain_malloc else TRACKING_MALLOC)
     command = [sys.executable, str(Path(__file__).resolve()), json.dumps(spec), str(world)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)

@@ -14,12 +14,11 @@ One transformer layer saves (``model/transformer.py``, ``model/attention.py``):
 - ``b * s**2 * e``: the additive mask that scaled-dot-product attention builds from GLM's
   boolean Part A / Part B mask in every layer; plus the log-sum-exp ``b * a/p * s * 4`` and the
   LayerNorm statistics (``4 * b*s`` values, fp32 on GPU, the compute dtype on CPU);
-- with ``--hidden-dropout > 0`` two dropout masks ``b*s*h`` (1 byte on GPU; CPU keeps them in
-  the compute dtype);
-- on CPU with ``--attention-dropout > 0`` PyTorch falls back to the math attention kernel: it
-  keeps q, k, v in fp32 (``3 * b*s*h/p * 4``) and three fp32 score-sized tensors
-  (``3 * b * a/p * s**2 * 4``) instead of the QKV output and the mask. GPUs use the
-  memory-efficient kernel (it regenerates the dropout mask).
+- with ``--hidden-dropout > 0`` two bool dropout masks ``b*s*h`` (1 byte each);
+- on CPU with ``--attention-dropout > 0`` attention runs ``model.attention.attention_with_dropout``:
+  the scaled q, k and v (``3 * b*s*h/p * e``), the probabilities, the bool keep mask and the kept
+  probabilities (``b * a/p * s**2 * (2e + 1)``) instead of the QKV output and the mask. GPUs use
+  the memory-efficient kernel (it regenerates the dropout mask).
 
 Around the stack: the final LayerNorm input ``b*s*h * e``, the hidden states at the scored
 positions ``N*h * e`` and the vocab-parallel logits and loss. At the start of backward the loss
@@ -48,7 +47,7 @@ class ActivationSetup:
     tp: int = 1
     bytes_per_value: int = 2  # e: the compute dtype
     scored_fraction: float = 1.0  # share of positions whose logits are computed
-    on_cpu: bool = False  # CPU kernels (math attention with dropout, dtype-sized masks)
+    on_cpu: bool = False  # CPU kernels (attention_with_dropout when attention dropout is on)
 
     @property
     def scored_positions(self) -> int:
@@ -63,11 +62,13 @@ def layer_activation_bytes(config: GLMConfig, run: ActivationSetup) -> int:
     total = 4 * tokens * h * e + (h + 2 * config.ffn_size) * tokens // p * e
     total += 4 * tokens * (e if run.on_cpu else 4)  # LayerNorm mean and rstd
     if run.on_cpu and config.attention_dropout_prob > 0:
-        total += 3 * tokens * h // p * 4 + 3 * b * heads * s * s * 4
+        # model.attention.attention_with_dropout: scaled q, k, v; probabilities, the bool keep
+        # mask and the kept probabilities
+        total += 3 * tokens * h // p * e + b * heads * s * s * (2 * e + 1)
     else:
         total += 3 * h * tokens // p * e + b * s * s * e + b * heads * s * 4
     if config.output_dropout_prob > 0:
-        total += 2 * tokens * h * (e if run.on_cpu else 1)
+        total += 2 * tokens * h  # bool masks (model.dropout on CPU, F.dropout elsewhere)
     return total
 
 
@@ -84,7 +85,7 @@ def head_bytes(config: GLMConfig, run: ActivationSetup) -> int:
     tokens = run.micro_batch * run.seq_length
     total = tokens * h * e + run.scored_positions * h * e
     if config.embedding_dropout_prob > 0:
-        total += tokens * h * (e if run.on_cpu else 1)
+        total += tokens * h  # a bool mask
     return total
 
 
