@@ -37,6 +37,10 @@ PROMPTS = {
     "custom": ["The [MASK] is here.", "It was a [MASK] day.", "[gMASK]"],
 }
 
+# Greedy decoding suits a small model's short blank fills; forbidding any repeated bigram stops
+# the [gMASK] continuation from looping on one token (a tiny model's usual failure).
+DECODING = ["--top-k", "1", "--no-repeat-ngram-size", "2", "--out-seq-length", "24"]
+
 
 def step(title: str, command: list[str], env: dict | None = None) -> None:
     print(f"\n== {title}\n$ {' '.join(command)}", flush=True)
@@ -125,7 +129,18 @@ def main() -> None:
         ["bash", "scripts/pretrain_cpu.sh", "config/ds_block_tiny_cpu.sh"],
         env,
     )
-    fill(work, newest_run(work / "checkpoints"), options.corpus is None, env)
+    run = newest_run(work / "checkpoints")
+    plot(run, work / "training_curves.png")
+    fill(work, run, options.corpus is None, env)
+
+
+def plot(run: Path, out: Path) -> None:
+    """Draw the run's training curves beside the demo's other outputs and print where."""
+    step("curves: training and validation losses", plot_command(run, out))
+
+
+def plot_command(run: Path, out: Path) -> list[str]:
+    return [sys.executable, "scripts/plot_metrics.py", str(run), "--out", str(out)]
 
 
 def fill(work: Path, run: Path, stdlib: bool, env: dict) -> None:
@@ -140,7 +155,7 @@ def fill(work: Path, run: Path, stdlib: bool, env: dict) -> None:
         check=True,
     ).stdout.split()
     step(
-        "fill blanks: greedy decoding with the KV cache",
+        "fill blanks: greedy decoding with the KV cache, no repeated bigram",
         [
             sys.executable,
             "generate_samples.py",
@@ -151,10 +166,7 @@ def fill(work: Path, run: Path, stdlib: bool, env: dict) -> None:
             str(work / "prompts.txt"),
             "--output-file",
             str(work / "fills.jsonl"),
-            "--top-k",
-            "1",
-            "--out-seq-length",
-            "24",
+            *DECODING,
         ],
         env,
     )
