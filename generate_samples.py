@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -45,18 +44,11 @@ PROMPT = "Context prompt (stop to exit) >>> "
 
 
 def setup_device(args: GLMArgs) -> torch.device:
-    """The process group and tensor-parallel groups; generation runs one model over all
-    launched processes, so their number must equal --model-parallel-size."""
     parallel = args.parallel
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    if world != parallel.model_parallel_size:
-        raise ValueError(
-            f"generation runs one model over all processes: launch exactly "
-            f"--model-parallel-size {parallel.model_parallel_size} processes, not {world}"
-        )
-    return mpu.initialize_distributed(
-        parallel.model_parallel_size, parallel.distributed_backend, parallel.local_rank
-    )
+    return mpu.initialize_one_model(
+        parallel.model_parallel_size, parallel.distributed_backend, parallel.local_rank,
+        "generation",
+    )  # fmt: skip
 
 
 def load_model(args: GLMArgs, vocab_size: int, device: torch.device) -> GLMModel:

@@ -17,7 +17,6 @@ With --model-parallel-size N (N processes), rank 0 answers HTTP and every rank d
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import torch
@@ -47,17 +46,11 @@ def parse(argv: list[str]) -> tuple[ServeConfig, GLMArgs]:
 
 
 def setup_device(args: GLMArgs) -> torch.device:
-    """One model over all launched processes: their number is --model-parallel-size."""
     parallel = args.parallel
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    if world != parallel.model_parallel_size:
-        raise ValueError(
-            f"the server runs one model over all processes: launch exactly "
-            f"--model-parallel-size {parallel.model_parallel_size} processes, not {world}"
-        )
-    return mpu.initialize_distributed(
-        parallel.model_parallel_size, parallel.distributed_backend, parallel.local_rank
-    )
+    return mpu.initialize_one_model(
+        parallel.model_parallel_size, parallel.distributed_backend, parallel.local_rank,
+        "the server",
+    )  # fmt: skip
 
 
 def build(args: GLMArgs, config: ServeConfig) -> tuple[BatchDecoder, FillService | None]:

@@ -9,7 +9,7 @@ case when torch.distributed is not initialised, so inference needs no process gr
 from mpu.cross_entropy import vocab_parallel_argmax, vocab_parallel_cross_entropy
 from mpu.data import broadcast_data, broadcast_object
 from mpu.grads import clip_grad_norm
-from mpu.launch import initialize_distributed, set_random_seed
+from mpu.launch import initialize_distributed, initialize_one_model, set_random_seed
 from mpu.layers import ColumnParallelLinear, RowParallelLinear, VocabParallelEmbedding
 from mpu.mappings import (
     copy_to_model_parallel_region,
@@ -56,6 +56,7 @@ __all__ = [
     "get_rng_tracker",
     "global_rank",
     "initialize_distributed",
+    "initialize_one_model",
     "initialize_model_parallel",
     "is_rank_0",
     "model_parallel_is_initialized",

@@ -57,6 +57,20 @@ def initialize_distributed(
     return device
 
 
+def initialize_one_model(
+    model_parallel_size: int, backend: str | None, local_rank: int | None, who: str
+) -> torch.device:
+    """``initialize_distributed`` for tools that run one model over all launched processes
+    (generation, serving): their number must equal the model-parallel size."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world != model_parallel_size:
+        raise ValueError(
+            f"{who} runs one model over all processes: launch exactly "
+            f"--model-parallel-size {model_parallel_size} processes, not {world}"
+        )
+    return initialize_distributed(model_parallel_size, backend, local_rank)
+
+
 def _close_process_group() -> None:
     """Close the group before the interpreter tears down.
 
