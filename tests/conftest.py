@@ -45,3 +45,13 @@ def vocab_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def reference_dir(shared_dir: Path) -> Path:
     return shared_dir / "fixtures" / "reference"
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: tiny models decode faster so, and CI already runs two workers on two
+    cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 import generate_samples
 from tests.conftest import REPO_ROOT
@@ -45,12 +44,7 @@ def expected_record(case: dict) -> tuple[str, list[list[int]]]:
     return case["input_text"], [b["generated_ids"] for b in case["blanks"]]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_batch_mode_writes_one_record_per_line(tmp_path, reference_dir, vocab_dir):

@@ -21,13 +21,7 @@ from tests.reference import VARIANTS, case_array, generation_cases, load_tiny_mo
 GREEDY = GenerationConfig(out_seq_length=24, top_k=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models decode faster on one thread, and CI already runs two workers on two cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @cache

@@ -22,12 +22,7 @@ GREEDY = GenerationConfig(out_seq_length=24, top_k=1)
 EXTRA = ["A [MASK] B [MASK] C [sMASK] D", "Hello world, [MASK] is here."]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def setup(reference_dir, vocab_dir, variant="gpt2"):
