@@ -216,9 +216,9 @@ def run(args: GLMArgs) -> None:
     if interactive:
         run_interactive(model, tokenizer, config, gen)
         return
-    if lines is None:
-        lines = read_lines(None) if mpu.is_rank_0() else None
-    lines = mpu.broadcast_object(lines if mpu.is_rank_0() else None)
+    if lines is None and mpu.is_rank_0():  # stdin: only rank 0 reads it
+        lines = read_lines(None)
+    lines = mpu.broadcast_object(lines)  # rank 0's lines on every rank
     write_records(
         files.output_file,
         lambda out: run_batch(model, tokenizer, config, gen, lines, out, args.train.batch_size),
