@@ -104,7 +104,7 @@ def _groups_worker(rank, world):
     shard = _full_logits().chunk(2, dim=-1)[mpu.get_model_parallel_rank()]
     dp = mpu.get_data_parallel_rank()
     batches = iter([{"targets": [7] * (dp + 1) + [3]}])
-    results = evaluate_loss(torch.nn.Linear(1, 1), batches, _fake_eval_step, 4)
+    results = evaluate_loss(torch.nn.Linear(1, 1), batches, _fake_eval_step, 4, span_end_id=3)
     return (
         mpu.get_model_parallel_rank(),
         mpu.get_data_parallel_rank(),
@@ -128,6 +128,9 @@ def test_groups_and_broadcast_with_data_parallelism(tmp_path):
         assert scores["loss"] == scores["loss_bert"] == pytest.approx(2.5)
         assert scores["acc"] == scores["acc_bert"] == pytest.approx(2 / 5)
         assert scores["acc_most_frequent"] == pytest.approx(3 / 5)
+        # without the span-end token 3: the three 7s, one predicted right
+        assert scores["acc_text"] == scores["acc_bert_text"] == pytest.approx(1 / 3)
+        assert scores["acc_bert_text_most_frequent"] == pytest.approx(1.0)
         assert "loss_gpt" not in scores
 
 

@@ -280,3 +280,7 @@ def test_validation_log_line_groups_objectives_and_labels_accuracy():
         "loss 4.0000 | acc 25.0% (most frequent 5.0%) | ppl 54.6000 | "
         "bert: loss 3.5000 acc 30.0% (most frequent 4.0%)"
     )
+    text = {"acc_bert": 0.3, "acc_bert_most_frequent": 0.25, "acc_bert_text": 0.2}
+    assert format_results(text | {"acc_bert_text_most_frequent": 0.04}) == (
+        "bert: acc 30.0% (most frequent 25.0%) text acc 20.0% (most frequent 4.0%)"
+    )

@@ -79,7 +79,10 @@ def format_results(results: dict) -> str:
             continue
         if name == "acc":
             floor = results.get(f"{key}_most_frequent")
-            text = f"acc {100 * value:.1f}%"
+            label = "acc"
+            if mode == "text" or mode.endswith("_text"):  # text tokens only (no span end)
+                mode, label = mode.removesuffix("text").removesuffix("_"), "text acc"
+            text = f"{label} {100 * value:.1f}%"
             text += f" (most frequent {100 * floor:.1f}%)" if floor is not None else ""
         else:
             text = f"{name} {value:.4f}"
