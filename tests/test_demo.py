@@ -1,7 +1,9 @@
-"""scripts/demo.py's cheap pieces: its decoding settings and its training-curves step."""
+"""scripts/demo.py: its decoding settings, its training-curves step, and the whole job run short."""
 
 import json
+import os
 import subprocess
+import sys
 
 from scripts.demo import DECODING, REPO, plot_command
 
@@ -34,3 +36,22 @@ def test_plot_step_writes_the_picture_where_the_demo_says(tmp_path):
     assert done.returncode == 0, done.stderr
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert f"training curves: {out}" in done.stdout
+
+
+def test_demo_runs_end_to_end_on_a_few_iterations(tmp_path):
+    """The README's main job, every step as a user runs it (corpus, tokenizer, token store,
+    pretraining through scripts/pretrain_cpu.sh, curves, blank filling), 20 iterations."""
+    work = tmp_path / "demo"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "scripts/demo.py", "--work-dir", str(work), "--train-iters", "20"]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "warning" not in done.stderr, "the demo's own config must not trip a flag warning"
+    fills = [json.loads(line) for line in (work / "fills.jsonl").read_text().splitlines()]
+    assert len(fills) == 5 and all("fills" in record and "error" not in record for record in fills)
+    assert "== blank fills" in done.stdout and done.stdout.count("    fills: ") == 5
+    assert (work / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
+    run = next((work / "checkpoints").iterdir())
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    final = [r for r in records if "val/loss" in r][-1]
+    assert final["step"] == 20 and "val/acc_bert_text" in final
