@@ -19,6 +19,6 @@ gpt_options=" \
   --save ${SAVE_PATH:-checkpoints} \
   --train-iters ${TRAIN_ITERS:-3500} \
   --lr-decay-style cosine --lr-decay-ratio 0.1 --warmup 0.03 \
-  --log-interval 50 --eval-interval 500 --eval-iters 20 --save-interval 500 --keep-last-n 2 \
+  --log-interval 50 --eval-interval 500 --eval-iters 50 --save-interval 500 --keep-last-n 2 \
   --deepspeed_config ${config_dir}/config_block_tiny_cpu.json \
 "

@@ -10,9 +10,11 @@ of real technical English, no download needed. Used by the README's main job.
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import io
 import json
+import pkgutil
 import sys
 import warnings
 from pathlib import Path
@@ -60,13 +62,33 @@ def prose(text: str) -> str:
     return " ".join(text.split())
 
 
+def _skipped(name: str) -> bool:
+    parts = name.split(".")
+    return parts[0] in SKIPPED or "test" in name or any(p.startswith("_") for p in parts)
+
+
+def module_names() -> list[str]:
+    """The standard library's public modules, the submodules of its packages included
+    (``email.message``, ``asyncio.tasks``, ...): they carry as much prose again."""
+    names = []
+    for name in sorted(sys.stdlib_module_names):
+        if _skipped(name):
+            continue
+        names.append(name)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            found = pkgutil.walk_packages(
+                spec.submodule_search_locations, f"{name}.", lambda _: None
+            )
+            names += sorted(info.name for info in found if not _skipped(info.name))
+    return names
+
+
 def documents() -> list[str]:
     from pydoc_data.topics import topics
 
     texts = [prose(text) for _, text in sorted(topics.items())]
-    for name in sorted(sys.stdlib_module_names):
-        if name.startswith("_") or name in SKIPPED or "test" in name:
-            continue
+    for name in module_names():
         docs = module_docs(name)
         if docs:
             texts.append(prose("\n\n".join(docs)))
