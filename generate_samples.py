@@ -33,6 +33,7 @@ import mpu
 from checkpoint_io.inference import inference_dtype, load_inference_model
 from common.atomic import atomic_write
 from common.errors import exit_on_bad_input, reporting_write_errors
+from common.memory import use_huge_pages
 from common.paths import check_not_an_input, check_output_file
 from data_utils.tokenization import GLMTokenizer, build_tokenizer
 from model import GLMModel
@@ -204,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(args: GLMArgs) -> None:
+    use_huge_pages()  # before the model exists: decoding streams every weight once per token
     files = args.generation
     check_files(files.input_file, files.output_file)
     lines = read_lines(files.input_file) if files.input_file is not None else None

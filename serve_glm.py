@@ -25,6 +25,7 @@ import uvicorn
 import mpu
 from checkpoint_io.inference import inference_dtype, load_inference_model
 from common.errors import exit_on_bad_input
+from common.memory import use_huge_pages
 from data_utils.tokenization import build_tokenizer
 from serving.app import create_app
 from serving.config import ServeConfig, serve_flag_parser, split_serve_flags
@@ -60,6 +61,7 @@ def build(args: GLMArgs, config: ServeConfig) -> tuple[BatchDecoder, FillService
     path = args.checkpoint.load or args.checkpoint.load_pretrained
     if path is None:
         raise ValueError("no weights to serve: give --load-pretrained (or --load) CKPT")
+    use_huge_pages()  # before the model exists: decoding streams every weight once per token
     device = setup_device(args)
     tokenizer = build_tokenizer(args.tokenizer_config())
     model_config = args.model_config(tokenizer.vocab_size, parallel_output=False)

