@@ -66,7 +66,8 @@ def draw(series: dict, out: Path, title: str) -> Path:
             floor = f"val/acc{suffix}_most_frequent"
             _plot(accuracy, series, floor, f"{name}: most frequent token", linestyle="--", **style)
             text = f"val/acc{suffix}_text"  # the same without the span-end token
-            _plot(accuracy, series, text, f"{name}: text tokens", marker="x", linestyle=":", **style)
+            dotted = {"marker": "x", "linestyle": ":", **style}
+            _plot(accuracy, series, text, f"{name}: text tokens", **dotted)
     _plot(rate, series, "train/lr", "learning rate", color="tab:green")
     for axis, label in ((loss, "loss"), (accuracy, "Part-B top-1 accuracy"), (rate, "lr")):
         axis.set_xlabel("iteration")

@@ -1,5 +1,7 @@
 """Tensor parallelism on CPU: TP=2 and TP=4 (gloo processes) equal TP=1, forward and backward."""
 
+import math
+
 import pytest
 import torch
 import torch.distributed as dist
@@ -126,6 +128,7 @@ def test_groups_and_broadcast_with_data_parallelism(tmp_path):
         assert argmax == _full_logits().argmax(-1).tolist()
         # data-parallel ranks hold [7, 3] and [7, 7, 3]: 5 targets, 3 of them 7
         assert scores["loss"] == scores["loss_bert"] == pytest.approx(2.5)
+        assert scores["ppl_bert"] == pytest.approx(math.exp(2.5))
         assert scores["acc"] == scores["acc_bert"] == pytest.approx(2 / 5)
         assert scores["acc_most_frequent"] == pytest.approx(3 / 5)
         # without the span-end token 3: the three 7s, one predicted right

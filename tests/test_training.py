@@ -274,11 +274,11 @@ def test_validation_log_line_groups_objectives_and_labels_accuracy():
 
     line = format_results(
         {"loss": 4.0, "loss_bert": 3.5, "acc": 0.25, "acc_most_frequent": 0.05, "ppl": 54.6}
-        | {"acc_bert": 0.3, "acc_bert_most_frequent": 0.04}
+        | {"acc_bert": 0.3, "acc_bert_most_frequent": 0.04, "ppl_bert": 33.12}
     )
     assert line == (
-        "loss 4.0000 | acc 25.0% (most frequent 5.0%) | ppl 54.6000 | "
-        "bert: loss 3.5000 acc 30.0% (most frequent 4.0%)"
+        "loss 4.0000 | acc 25.0% (most frequent 5.0%) | ppl 54.6 | "
+        "bert: loss 3.5000 acc 30.0% (most frequent 4.0%) ppl 33.1"
     )
     text = {"acc_bert": 0.3, "acc_bert_most_frequent": 0.25, "acc_bert_text": 0.2}
     assert format_results(text | {"acc_bert_text_most_frequent": 0.04}) == (

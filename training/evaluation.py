@@ -94,8 +94,8 @@ def evaluate_loss(
 ) -> dict:
     """Loss (and, where ``forward_step`` reports predictions, accuracy) over ``num_batches``
     batches: ``loss``, ``ppl``, ``acc``, ``acc_most_frequent`` and the same per objective
-    (``loss_bert``, ``acc_bert``, ``acc_bert_most_frequent``, ...); with ``span_end_id``
-    also ``acc_text``, ``acc_bert_text``, ... over the targets that are not that token."""
+    (``loss_bert``, ``ppl_bert``, ``acc_bert``, ``acc_bert_most_frequent``, ...); with
+    ``span_end_id`` also ``acc_text``, ``acc_bert_text``, ... over the targets that are not it."""
     was_training = model.training
     model.eval()
     tallies = {key: _Tally(span_end_id) for key in ("", *EVAL_MODES)}
@@ -113,6 +113,6 @@ def evaluate_loss(
     results = {}
     for key, tally in tallies.items():
         results.update(tally.results(f"_{key}" if key else ""))
-    if "loss" in results:
-        results["ppl"] = math.exp(min(20.0, results["loss"]))
+    for key in [k for k in results if k.startswith("loss")]:  # ppl, ppl_bert, ppl_gpt, ...
+        results["ppl" + key[4:]] = math.exp(min(20.0, results[key]))
     return results

@@ -84,9 +84,11 @@ def format_results(results: dict) -> str:
                 mode, label = mode.removesuffix("text").removesuffix("_"), "text acc"
             text = f"{label} {100 * value:.1f}%"
             text += f" (most frequent {100 * floor:.1f}%)" if floor is not None else ""
+        elif name == "ppl":
+            text = f"ppl {value:.1f}"
         else:
             text = f"{name} {value:.4f}"
-        groups.setdefault(mode if name in ("loss", "acc") else "", []).append(text)
+        groups.setdefault(mode if name in ("loss", "acc", "ppl") else "", []).append(text)
     overall = groups.pop("", [])
     return " | ".join([*overall, *(f"{mode}: {' '.join(parts)}" for mode, parts in groups.items())])
 
