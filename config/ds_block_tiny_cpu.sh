@@ -17,8 +17,8 @@ gpt_options=" \
   --split 95,5,0 \
   --num-workers 1 \
   --save ${SAVE_PATH:-checkpoints} \
-  --train-iters ${TRAIN_ITERS:-3500} \
+  --train-iters ${TRAIN_ITERS:-5000} \
   --lr-decay-style cosine --lr-decay-ratio 0.1 --warmup 0.03 \
-  --log-interval 50 --eval-interval 500 --eval-iters 50 --save-interval 500 --keep-last-n 2 \
+  --log-interval 50 --eval-interval 1000 --eval-iters 50 --save-interval 1000 --keep-last-n 2 \
   --deepspeed_config ${config_dir}/config_block_tiny_cpu.json \
 "

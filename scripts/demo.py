@@ -69,7 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", nargs="+", help="your text instead of the stdlib docs")
     parser.add_argument("--work-dir", default="work_dirs/demo")
-    parser.add_argument("--train-iters", type=int, default=3500)
+    parser.add_argument("--train-iters", type=int, default=5000)
     parser.add_argument("--vocab-size", type=int, default=8000)
     options = parser.parse_args()
     work = (REPO / options.work_dir).resolve()
