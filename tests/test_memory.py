@@ -25,7 +25,7 @@ def test_a_freed_large_block_is_reused_without_new_page_faults():
 
 
 _HUGE_PAGES_PROBE = """
-import sys
+import re
 from common.memory import use_huge_pages
 import torch
 on = use_huge_pages()
@@ -33,12 +33,11 @@ block = torch.ones(64 << 20, dtype=torch.uint8)  # touched: 64 MiB of resident p
 start = block.data_ptr()
 huge, inside = 0, False
 for line in open("/proc/self/smaps"):
-    fields = line.split()
-    if "-" in fields[0] and len(fields[0]) > 8 and not fields[0].endswith(":"):
-        low, high = (int(x, 16) for x in fields[0].split("-"))
-        inside = low <= start < high
-    elif inside and fields[0] == "AnonHugePages:":
-        huge = int(fields[1])
+    mapping = re.match(r"([0-9a-f]+)-([0-9a-f]+) ", line)  # a mapping's header line
+    if mapping:
+        inside = int(mapping[1], 16) <= start < int(mapping[2], 16)
+    elif inside and line.startswith("AnonHugePages:"):
+        huge = int(line.split()[1])
 print(on, huge)
 """
 
