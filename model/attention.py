@@ -18,7 +18,8 @@ Incremental decoding passes ``sep = 0``. Padding keys are hidden by the cache's 
 Kernels: ``F.scaled_dot_product_attention`` everywhere except CPU training with attention
 dropout, where SDPA has no fused kernel and falls back to its generic math path;
 ``attention_with_dropout`` computes the same thing with fewer passes over the ``[b, n, L, K]``
-probabilities (see docs/performance.md).
+probabilities. A bf16 training step on CPU runs SDPA in fp32 at the shapes where that is
+faster (``_fp32_on_cpu``; see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -111,6 +112,19 @@ def attention_with_dropout(
     return torch.matmul(kept, value) * (1.0 / (1.0 - dropout_p))
 
 
+def _fp32_on_cpu(query: torch.Tensor, key: torch.Tensor) -> bool:
+    """Whether a bf16 / fp16 training step on CPU should run SDPA in fp32: for short keys or
+    heads narrower than 64, its CPU flash kernel takes 1.1-2.7x longer forward and backward
+    in half precision than in fp32, casts included (measured: docs/performance.md). Longer
+    sequences with 64-wide heads are faster in bf16 and stay so; so does inference."""
+    return (
+        query.device.type == "cpu"
+        and query.dtype in (torch.bfloat16, torch.float16)
+        and torch.is_grad_enabled()
+        and (query.shape[-1] < 64 or key.shape[-2] <= 128)
+    )
+
+
 class SelfAttention(nn.Module):
     """Fused QKV (column-parallel, stride 3) -> scaled dot-product attention -> dense (row)."""
 
@@ -145,9 +159,12 @@ class SelfAttention(nn.Module):
         if dropout > 0.0 and query.device.type == "cpu":  # its mask comes from the tracked stream
             context = attention_with_dropout(query, key, value, mask, dropout)
         else:
+            dtype = query.dtype
+            if _fp32_on_cpu(query, key):
+                query, key, value = query.float(), key.float(), value.float()
             with get_rng_tracker().fork():
                 context = F.scaled_dot_product_attention(
                     query, key, value, attn_mask=mask, dropout_p=dropout
-                )  # (B, H_local, L, D)
+                ).to(dtype)  # (B, H_local, L, D)
         context = context.transpose(1, 2).reshape(b, length, self.heads * self.head_dim)
         return self.output_dropout(self.dense(context))

@@ -200,3 +200,31 @@ def test_output_positions_select_logit_rows():
     assert torch.allclose(
         model(tokens, positions, 5, output_positions=chosen), full[chosen], atol=1e-6
     )
+
+
+@pytest.mark.parametrize("grad", [True, False], ids=["training", "inference"])
+def test_cpu_half_precision_attention_runs_in_fp32_only_where_faster(grad, monkeypatch):
+    """bf16 training on CPU at short sequences / narrow heads computes attention in fp32 and
+    casts back (the bf16 CPU kernel is slower there); inference keeps the bf16 kernel."""
+    from model.attention import SelfAttention
+
+    torch.manual_seed(0)
+    config = GLMConfig(num_layers=1, vocab_size=64, hidden_size=64, num_attention_heads=2)
+    attention = SelfAttention(config, 0).to(torch.bfloat16).eval()
+    x = torch.randn(2, 12, 64, dtype=torch.bfloat16)
+    mask = build_attention_mask(torch.tensor([5, 9]), 12)
+    seen = []
+    real = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(q, k, v, **kwargs):
+        seen.append(q.dtype)
+        return real(q, k, v, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    with torch.set_grad_enabled(grad):
+        out = attention(x, mask)
+    assert seen == [torch.float32 if grad else torch.bfloat16]
+    assert out.dtype == torch.bfloat16
+    if grad:
+        out.float().sum().backward()
+        assert attention.query_key_value.weight.grad.dtype == torch.bfloat16
