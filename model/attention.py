@@ -112,16 +112,21 @@ def attention_with_dropout(
     return torch.matmul(kept, value) * (1.0 / (1.0 - dropout_p))
 
 
-def _fp32_on_cpu(query: torch.Tensor, key: torch.Tensor) -> bool:
-    """Whether a bf16 / fp16 training step on CPU should run SDPA in fp32: for short keys or
-    heads narrower than 64, its CPU flash kernel takes 1.1-2.7x longer forward and backward
+def fp32_attention_shape(head_dim: int, key_length: int) -> bool:
+    """The shapes at which a bf16 / fp16 CPU training step runs SDPA in fp32: for short keys
+    or heads narrower than 64, its CPU flash kernel takes 1.1-2.7x longer forward and backward
     in half precision than in fp32, casts included (measured: docs/performance.md). Longer
-    sequences with 64-wide heads are faster in bf16 and stay so; so does inference."""
+    sequences with 64-wide heads are faster in bf16 and stay so."""
+    return head_dim < 64 or key_length <= 128
+
+
+def _fp32_on_cpu(query: torch.Tensor, key: torch.Tensor) -> bool:
+    """Whether this SDPA call is such a step (inference keeps the half-precision kernel)."""
     return (
         query.device.type == "cpu"
         and query.dtype in (torch.bfloat16, torch.float16)
         and torch.is_grad_enabled()
-        and (query.shape[-1] < 64 or key.shape[-2] <= 128)
+        and fp32_attention_shape(query.shape[-1], key.shape[-2])
     )
 
 

@@ -18,7 +18,10 @@ One transformer layer saves (``model/transformer.py``, ``model/attention.py``):
 - on CPU with ``--attention-dropout > 0`` attention runs ``model.attention.attention_with_dropout``:
   the scaled q, k and v (``3 * b*s*h/p * e``), the probabilities, the bool keep mask and the kept
   probabilities (``b * a/p * s**2 * (2e + 1)``) instead of the QKV output and the mask. GPUs use
-  the memory-efficient kernel (it regenerates the dropout mask).
+  the memory-efficient kernel (it regenerates the dropout mask);
+- on CPU in bf16 / fp16 without attention dropout, at the shapes where attention runs in fp32
+  (``model.attention.fp32_attention_shape``): q, k, v, the mask and the attention output are
+  kept in fp32 (``(4h/p * b*s + b * s**2) * 4``) instead of the QKV output and the mask.
 
 Around the stack: the final LayerNorm input ``b*s*h * e``, the hidden states at the scored
 positions ``N*h * e`` and the vocab-parallel logits and loss. At the start of backward the loss
@@ -37,6 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from model.attention import fp32_attention_shape
 from model.config import GLMConfig
 
 
@@ -65,6 +69,11 @@ def layer_activation_bytes(config: GLMConfig, run: ActivationSetup) -> int:
         # model.attention.attention_with_dropout: scaled q, k, v; probabilities, the bool keep
         # mask and the kept probabilities
         total += 3 * tokens * h // p * e + b * heads * s * s * (2 * e + 1)
+    elif run.on_cpu and e < 4 and fp32_attention_shape(config.head_dim, s):
+        # half precision on CPU at these shapes: SDPA runs on fp32 copies of q, k and v, so it
+        # keeps them, an fp32 mask and its fp32 output beside the cast-back context
+        total += 3 * h * tokens // p * 4 + b * s * s * 4 + b * heads * s * 4
+        total += h * tokens // p * 4
     else:
         total += 3 * h * tokens // p * e + b * s * s * e + b * heads * s * 4
     if config.output_dropout_prob > 0:
