@@ -102,11 +102,16 @@ def check_state_against_model(
     unexpected = [k for k in state if k not in expected]
     if strict and (missing or unexpected):
         layers = [k for k in missing + unexpected if ".layers." in k]
-        advice = (
-            "check --num-layers"
-            if layers
-            else "check the model flags (--block-lm, --no-block-position, --num-layers, ...)"
-        )
+        tables = [k for k in missing + unexpected if k.endswith("position_embeddings.weight")]
+        if layers:
+            advice = "check --num-layers"
+        elif len(tables) == 2 or (tables and "block_position" not in tables[0]):
+            advice = (
+                "check --position-encoding (rotary models have no position tables, "
+                "absolute ones do)"
+            )
+        else:
+            advice = "check the model flags (--block-lm, --no-block-position, --num-layers, ...)"
         raise CheckpointError(
             f"{path} does not match the model: missing keys {missing[:3]}, unexpected keys "
             f"{unexpected[:3]}: {advice}"

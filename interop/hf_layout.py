@@ -57,6 +57,11 @@ def model_fields(state: dict[str, torch.Tensor], num_attention_heads: int) -> di
             f"{foreign[0]} belongs to a classification head or P-tuning prompt: only the GLM "
             "language model (pretrained or cloze-finetuned) can be converted"
         )
+    if "transformer.position_embeddings.weight" not in state:
+        raise CheckpointError(
+            "the checkpoint has no position tables: a --position-encoding rotary model, which "
+            "the Hugging Face layout does not describe; keep it in GLM's layout"
+        )
     hidden = state["transformer.final_layernorm.weight"].shape[0]
     if hidden % num_attention_heads:
         raise ValueError(

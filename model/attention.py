@@ -31,6 +31,7 @@ from torch import nn
 from model.config import GLMConfig
 from model.dropout import Dropout, keep_mask
 from model.kv_cache import KVCache
+from model.rotary import apply_rotary
 from mpu import ColumnParallelLinear, RowParallelLinear, get_model_parallel_world_size
 from mpu.random import MODEL_PARALLEL_RNG, get_rng_tracker
 
@@ -151,13 +152,21 @@ class SelfAttention(nn.Module):
         self.output_dropout = Dropout(config.output_dropout_prob)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, kv_cache: KVCache | None = None
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        kv_cache: KVCache | None = None,
+        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """``mask`` is the output of ``normalize_attention_mask`` (shared by all layers)."""
+        """``mask`` is the output of ``normalize_attention_mask`` (shared by all layers);
+        ``rotary`` the ``rotary_tables`` of the new tokens' positions (rotary models only:
+        queries and keys are rotated before the keys enter the cache)."""
         b, length, _ = x.shape
         qkv = self.query_key_value(x)  # (B, L, 3 * H_local * D)
         qkv = qkv.view(b, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         query, key, value = qkv.unbind(0)  # each (B, H_local, L, D)
+        if rotary is not None:
+            query, key = apply_rotary(query, rotary), apply_rotary(key, rotary)
         if kv_cache is not None:
             key, value = kv_cache.update(self.layer_index, key, value)
         dropout = self.dropout_p if self.training else 0.0

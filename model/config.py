@@ -17,6 +17,9 @@ class GLMConfig:
     attention_dropout_prob: float = 0.1  # --attention-dropout
     output_dropout_prob: float = 0.1  # --hidden-dropout
     block_position_encoding: bool = True  # --block-lm and not --masked-lm: 2-D positions
+    # --position-encoding: "absolute" (GLM's learned tables) or "rotary" (no tables: queries and
+    # keys rotated by position and, with 2-D positions, half the head by block position)
+    position_encoding: str = "absolute"
     checkpoint_activations: bool = False  # --checkpoint-activations
     checkpoint_num_layers: int = 1  # --checkpoint-num-layers
     compile_layers: bool = False  # --compile: torch.compile each transformer layer
@@ -33,6 +36,15 @@ class GLMConfig:
                 f"--hidden-size {self.hidden_size} is not divisible by "
                 f"--num-attention-heads {self.num_attention_heads}"
             )
+        if self.position_encoding not in ("absolute", "rotary"):
+            raise ValueError(
+                f"--position-encoding must be absolute or rotary, got {self.position_encoding!r}"
+            )
+        if self.rotary and self.head_dim % (4 if self.block_position_encoding else 2):
+            raise ValueError(
+                f"--position-encoding rotary needs a head size (hidden / heads = {self.head_dim}) "
+                f"divisible by {4 if self.block_position_encoding else 2}"
+            )
         if self.spell_func not in ("lstm", "mlp", "none"):
             raise ValueError(f"--prompt-func must be lstm, mlp or none, got {self.spell_func!r}")
         for name in ("num_layers", "vocab_size", "max_sequence_length", "checkpoint_num_layers"):
@@ -46,6 +58,10 @@ class GLMConfig:
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
+
+    @property
+    def rotary(self) -> bool:
+        return self.position_encoding == "rotary"
 
     @property
     def position_table_rows(self) -> int:

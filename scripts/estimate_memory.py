@@ -175,13 +175,17 @@ def _gib(size: int) -> str:
 
 def _model_lines(options, config, setup, num_tokens: int) -> list[str]:
     tables = 2 if config.block_position_encoding else 1
+    positions = (
+        "rotary positions"
+        if config.rotary
+        else f"{tables} x {config.position_table_rows} position rows"
+    )
     total, local = parameter_count(config), parameter_count(config, setup.tp)
     return [
         f"config     {options.config}",
         f"model      {config.num_layers} layers, hidden {config.hidden_size}, "
         f"{config.num_attention_heads} heads, MLP {config.ffn_size}, vocabulary "
-        f"{config.vocab_size} ({num_tokens} tokens), {tables} x {config.position_table_rows} "
-        "position rows",
+        f"{config.vocab_size} ({num_tokens} tokens), {positions}",
         f"parameters {total:,} in all, {local:,} per tensor-parallel rank",
     ]
 

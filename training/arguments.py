@@ -130,6 +130,7 @@ class GLMArgs:
             attention_dropout_prob=m.attention_dropout,
             output_dropout_prob=m.hidden_dropout,
             block_position_encoding=m.block_lm and not m.masked_lm,
+            position_encoding=m.position_encoding,
             checkpoint_activations=m.checkpoint_activations,
             checkpoint_num_layers=m.checkpoint_num_layers,
             compile_layers=m.compile,
@@ -385,6 +386,13 @@ def _validate(v: dict) -> None:
         v["seq_length"] <= v["max_position_embeddings"] or not v["block_lm"],
         f"--seq-length {v['seq_length']} exceeds --max-position-embeddings "
         f"{v['max_position_embeddings']}",
+    )
+    rotary_step = 4 if v["block_lm"] and not v["masked_lm"] else 2
+    _require(
+        v["position_encoding"] != "rotary"
+        or (v["hidden_size"] // v["num_attention_heads"]) % rotary_step == 0,
+        f"--position-encoding rotary needs a head size (--hidden-size / --num-attention-heads "
+        f"= {v['hidden_size'] // v['num_attention_heads']}) divisible by {rotary_step}",
     )
     _require(not (v["fp16"] and v["bf16"]), "--fp16 and --bf16 are exclusive: pick one")
     _require(0.0 <= v["warmup"] <= 1.0, f"--warmup is a fraction in [0, 1], got {v['warmup']}")

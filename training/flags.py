@@ -61,6 +61,14 @@ FLAG_GROUPS: dict[str, list] = {
         _switch("--compile", "torch.compile each transformer layer (see docs/performance.md)"),
         _switch("--block-lm", "GLM blank infilling (2-D positions, sop/eop tokens)"),
         _switch("--masked-lm", "BERT-style masked LM baseline (1-D positions)"),
+        _value(
+            "--position-encoding",
+            str,
+            "absolute",
+            "absolute: GLM's learned position tables (released models); rotary: rotate queries "
+            "and keys by position and block position, no tables (see model/rotary.py)",
+            choices=("absolute", "rotary"),
+        ),
         _value("--make-vocab-size-divisible-by", int, 128, "pad the vocabulary to a multiple"),
     ],
     "tokenizer": [

@@ -68,9 +68,10 @@ def parameter_shapes(config: GLMConfig, tp: int = 1) -> Shapes:
     h, rows = config.hidden_size, config.position_table_rows
     vocab = _split(config.vocab_size, tp, "the padded vocabulary size")
     shapes: Shapes = {"word_embeddings.weight": (vocab, h)}
-    shapes["transformer.position_embeddings.weight"] = (rows, h)
-    if config.block_position_encoding:
-        shapes["transformer.block_position_embeddings.weight"] = (rows, h)
+    if not config.rotary:
+        shapes["transformer.position_embeddings.weight"] = (rows, h)
+        if config.block_position_encoding:
+            shapes["transformer.block_position_embeddings.weight"] = (rows, h)
     for i in range(config.num_layers):
         shapes.update(_layer(f"transformer.layers.{i}", h, config.ffn_size, tp))
     shapes["transformer.final_layernorm.weight"] = (h,)

@@ -26,6 +26,7 @@ class ModelSection:
     compile: bool
     block_lm: bool
     masked_lm: bool
+    position_encoding: str
     make_vocab_size_divisible_by: int
 
 
