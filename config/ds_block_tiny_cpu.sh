@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # A tiny GLM (2 layers, hidden 128) that pretrains on a laptop CPU in minutes: the README's main
-# job uses it (its recipe, measured against larger shapes for the same minutes: docs/demo.md). Token, sentence and document spans, a byte-level BPE vocabulary trained on your
-# text (scripts/train_tokenizer.py). Environment: GLM_TRAIN_DATA (token store from
-# scripts/preprocess_data.py), GLM_TOKENIZER_PATH (tokenizer folder), SAVE_PATH, TRAIN_ITERS.
+# job uses it (its recipe, measured against larger shapes for the same minutes: docs/demo.md).
+# Token, sentence and document spans, a byte-level BPE vocabulary trained on your text
+# (scripts/train_tokenizer.py), rotary 2-D positions (with GLM's learned position tables a model
+# this small never learns in minutes which words neighbour a blank: docs/demo.md). Environment:
+# GLM_TRAIN_DATA (token store from scripts/preprocess_data.py), GLM_TOKENIZER_PATH (tokenizer
+# folder), SAVE_PATH, TRAIN_ITERS.
 config_dir=$(dirname "$(realpath "${BASH_SOURCE[0]}")")
 gpt_options=" \
   --block-lm --task-mask \
-  --bert-prob 0.3 --gap-sentence-prob 0.2 --gpt-min-ratio 0.25 \
+  --bert-prob 0.5 --gap-sentence-prob 0.2 --gpt-min-ratio 0.25 \
   --experiment-name blocklm-tiny \
   --model-parallel-size ${MP_SIZE:-1} \
-  --num-layers 2 --hidden-size 128 --num-attention-heads 4 \
+  --num-layers 2 --hidden-size 128 --num-attention-heads 4 --position-encoding rotary \
   --seq-length 128 --max-position-embeddings 256 \
   --hidden-dropout 0.0 --attention-dropout 0.0 \
   --tokenizer-type ByteBPETokenizer \
