@@ -205,7 +205,12 @@ def main(argv: list[str] | None = None) -> TrainState:
 
     def evaluate(s: TrainState) -> dict:
         return evaluate_loss(
-            engine.ds, valid_batches, lm_forward_step, args.train.eval_iters, tokenizer.eop_id
+            engine.ds,
+            valid_batches,
+            lm_forward_step,
+            args.train.eval_iters,
+            span_end_id=tokenizer.eop_id,
+            span_start_id=tokenizer.sop_id,
         )
 
     params = sum(p.numel() for p in model.parameters()) * mpu.get_model_parallel_world_size()

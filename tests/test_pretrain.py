@@ -175,6 +175,7 @@ def test_pretrain_saves_logs_and_resumes(tiny_corpus):
         assert 0 <= record["val/acc"] <= 1 and 0 < record["val/acc_most_frequent"] <= 1
         modes = [k[len("val/loss_") :] for k in record if k.startswith("val/loss_")]
         assert modes and all(f"val/acc_{m}_most_frequent" in record for m in modes)
+        assert all(0 <= record[f"val/acc_{m}_first"] <= 1 for m in modes)  # [sop] targets
     assert list(run.glob("events.out.tfevents*"))
 
     second = _pretrain(tiny_corpus, 4, "--load", str(run), "--keep-last-n", "1")

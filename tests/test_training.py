@@ -284,3 +284,31 @@ def test_validation_log_line_groups_objectives_and_labels_accuracy():
     assert format_results(text | {"acc_bert_text_most_frequent": 0.04}) == (
         "bert: acc 30.0% (most frequent 25.0%) text acc 20.0% (most frequent 4.0%)"
     )
+
+
+def test_validation_reports_first_token_accuracy_per_objective():
+    """Targets whose input is [sop] (id 9) are each span's first token: right 1 of 2 here."""
+    from training.evaluation import evaluate_loss
+
+    def step(batch, model):
+        return torch.tensor(1.0), {"mode": "bert", **batch}
+
+    batch = {
+        "inputs": torch.tensor([9, 5, 6, 9, 7]),
+        "targets": torch.tensor([5, 6, 3, 7, 3]),  # 3 is [eop]
+        "predicted": torch.tensor([5, 6, 3, 1, 1]),
+    }
+    results = evaluate_loss(torch.nn.Linear(1, 1), iter([batch]), step, 1, 3, span_start_id=9)
+    assert results["acc_bert"] == pytest.approx(3 / 5)
+    assert results["acc_bert_text"] == pytest.approx(2 / 3)
+    assert results["acc_bert_first"] == pytest.approx(1 / 2)
+    assert results["acc_bert_first_most_frequent"] == pytest.approx(1 / 2)
+    without = evaluate_loss(torch.nn.Linear(1, 1), iter([batch]), step, 1, 3)
+    assert "acc_bert_first" not in without
+
+
+def test_first_token_accuracy_has_its_label_in_the_log_line():
+    from training.log import format_results
+
+    line = format_results({"acc_gpt_first": 0.31, "acc_gpt_first_most_frequent": 0.05})
+    assert line == "gpt: first-token acc 31.0% (most frequent 5.0%)"

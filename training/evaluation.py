@@ -12,6 +12,12 @@ numbers are also reported over the text tokens alone (``acc_<mode>_text`` and
 ``acc_<mode>_text_most_frequent``). With GLM's short token spans (Poisson, mean 3) about a
 quarter of the Part-B targets are ``[eop]``, so the all-targets floor is the share of
 ``[eop]``; the text-token numbers say how well the model predicts the words of a blank.
+
+Given the span-start token (``[sop]``, the input at which each span's first token is
+predicted), they are reported once more over those first tokens alone (``acc_<mode>_first``,
+``acc_<mode>_first_most_frequent``): the only Part-B tokens that must be read off the words
+beside the blank in Part A rather than continued from the span itself, what decides whether a
+short ``[MASK]`` gets a word that fits.
 """
 
 from __future__ import annotations
@@ -33,12 +39,12 @@ EVAL_MODES = ("bert", "sentence", "gpt")
 class _Tally:
     """Sums of one group of batches (all of them, or one objective's)."""
 
-    def __init__(self, span_end_id: int | None = None) -> None:
-        self.span_end_id = span_end_id
+    def __init__(self, span_end_id: int | None = None, span_start_id: int | None = None) -> None:
+        self.span_end_id, self.span_start_id = span_end_id, span_start_id
         self.loss, self.batches = 0.0, 0
-        # hits and target counts over all scored targets, and over the text tokens alone
-        self.correct = {"": 0, "_text": 0}
-        self.targets: dict[str, Counter] = {"": Counter(), "_text": Counter()}
+        # hits and target counts over all scored targets, the text tokens, the first tokens
+        self.correct = {"": 0, "_text": 0, "_first": 0}
+        self.targets: dict[str, Counter] = {kind: Counter() for kind in self.correct}
 
     def add(self, loss: float, metrics: dict) -> None:
         self.loss += loss
@@ -48,9 +54,13 @@ class _Tally:
             self.correct[""] += int(hits.sum())
             self.targets[""].update(targets.tolist())
             if self.span_end_id is not None:
-                text = targets != self.span_end_id
-                self.correct["_text"] += int(hits[text].sum())
-                self.targets["_text"].update(targets[text].tolist())
+                self._count("_text", hits, targets, targets != self.span_end_id)
+            if self.span_start_id is not None and "inputs" in metrics:
+                self._count("_first", hits, targets, metrics["inputs"] == self.span_start_id)
+
+    def _count(self, kind: str, hits: torch.Tensor, targets: torch.Tensor, keep: torch.Tensor):
+        self.correct[kind] += int(hits[keep].sum())
+        self.targets[kind].update(targets[keep].tolist())
 
     def merge(self, other: _Tally) -> None:
         self.loss += other.loss
@@ -77,7 +87,7 @@ def _merge_over_data_parallel(tallies: dict[str, _Tally]) -> dict[str, _Tally]:
         return tallies
     gathered: list = [None] * dist.get_world_size(group=group)
     dist.all_gather_object(gathered, tallies, group=group)
-    merged = {key: _Tally(tally.span_end_id) for key, tally in tallies.items()}
+    merged = {key: _Tally(tally.span_end_id, tally.span_start_id) for key, tally in tallies.items()}
     for shard in gathered:
         for key, tally in shard.items():
             merged[key].merge(tally)
@@ -91,14 +101,17 @@ def evaluate_loss(
     forward_step: ForwardStep,
     num_batches: int,
     span_end_id: int | None = None,
+    span_start_id: int | None = None,
 ) -> dict:
     """Loss (and, where ``forward_step`` reports predictions, accuracy) over ``num_batches``
     batches: ``loss``, ``ppl``, ``acc``, ``acc_most_frequent`` and the same per objective
     (``loss_bert``, ``ppl_bert``, ``acc_bert``, ``acc_bert_most_frequent``, ...); with
-    ``span_end_id`` also ``acc_text``, ``acc_bert_text``, ... over the targets that are not it."""
+    ``span_end_id`` also ``acc_text``, ``acc_bert_text``, ... over the targets that are not it,
+    with ``span_start_id`` ``acc_first``, ``acc_bert_first``, ... over the targets whose input
+    is it (where ``forward_step`` reports ``inputs``)."""
     was_training = model.training
     model.eval()
-    tallies = {key: _Tally(span_end_id) for key in ("", *EVAL_MODES)}
+    tallies = {key: _Tally(span_end_id, span_start_id) for key in ("", *EVAL_MODES)}
     for _ in range(num_batches):
         try:
             batch = next(batches)

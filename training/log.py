@@ -82,6 +82,8 @@ def format_results(results: dict) -> str:
             label = "acc"
             if mode == "text" or mode.endswith("_text"):  # text tokens only (no span end)
                 mode, label = mode.removesuffix("text").removesuffix("_"), "text acc"
+            elif mode == "first" or mode.endswith("_first"):  # each span's first token
+                mode, label = mode.removesuffix("first").removesuffix("_"), "first-token acc"
             text = f"{label} {100 * value:.1f}%"
             text += f" (most frequent {100 * floor:.1f}%)" if floor is not None else ""
         elif name == "ppl":

@@ -99,6 +99,7 @@ def lm_forward_step(batch: dict, model: nn.Module) -> tuple[torch.Tensor, dict]:
     if not torch.is_grad_enabled():  # evaluation: top-1 accuracy of the scored tokens
         metrics["predicted"] = mpu.vocab_parallel_argmax(logits)
         metrics["targets"] = targets
+        metrics["inputs"] = batch["tokens"][scored]  # [sop] where a span's first token is due
     return loss, metrics
 
 
