@@ -3,8 +3,9 @@
 Reads ``RUN_DIR/metrics.jsonl`` (written by pretraining and finetuning) and writes
 ``RUN_DIR/training_curves.png`` (or ``--out``): the training and validation losses, overall and
 per objective (token spans, sentences, document), the validation top-1 accuracy of each
-objective beside the accuracy of always predicting its most frequent token, and the learning
-rate. Prints the path of the picture.
+objective beside the accuracy of always predicting its most frequent token (and, where logged,
+over the text tokens and over each span's first token), and the learning rate. Prints the path
+of the picture.
 """
 
 from __future__ import annotations
@@ -68,16 +69,21 @@ def draw(series: dict, out: Path, title: str) -> Path:
             text = f"val/acc{suffix}_text"  # the same without the span-end token
             dotted = {"marker": "x", "linestyle": ":", **style}
             _plot(accuracy, series, text, f"{name}: text tokens", **dotted)
+            first = f"val/acc{suffix}_first"  # each span's first token, read off its neighbours
+            dash_dot = {"marker": "^", "linestyle": "-.", **style}
+            _plot(accuracy, series, first, f"{name}: first tokens", **dash_dot)
     _plot(rate, series, "train/lr", "learning rate", color="tab:green")
     for axis, label in ((loss, "loss"), (accuracy, "Part-B top-1 accuracy"), (rate, "lr")):
         axis.set_xlabel("iteration")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
-        if axis.get_legend_handles_labels()[0]:
-            axis.legend(fontsize=8)
+        if axis.get_legend_handles_labels()[0]:  # below the axes: the curves stay visible
+            axis.legend(
+                fontsize=7, ncol=2, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2)
+            )
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(out, dpi=100)
+    figure.savefig(out, dpi=100, bbox_inches="tight")
     plt.close(figure)
     return out
 
