@@ -1,4 +1,5 @@
-"""Tensor parallelism on CPU: TP=2 and TP=4 (gloo processes) equal TP=1, forward and backward."""
+"""Tensor parallelism on CPU: TP=2 and TP=4 (gloo processes) equal TP=1, forward and backward,
+with learned position tables and with rotary positions."""
 
 import math
 
@@ -27,16 +28,18 @@ CONFIG = dict(
 def _batch():
     generator = torch.Generator().manual_seed(0)
     tokens = torch.randint(0, 256, (2, 12), generator=generator)
-    positions = torch.stack(
-        [torch.arange(12).expand(2, 12), torch.zeros(2, 12, dtype=torch.long)], 1
-    )
+    blocks = torch.randint(0, 5, (2, 12), generator=generator)
+    positions = torch.stack([torch.arange(12).expand(2, 12), blocks], 1)
     targets = torch.randint(0, 256, (2, 12), generator=generator)
     return tokens, positions, torch.tensor([5, 8]), targets
 
 
-def _forward_backward(label_smoothing: float):
+VARIANTS = ((0.0, "absolute"), (0.1, "absolute"), (0.0, "rotary"))  # label smoothing, positions
+
+
+def _forward_backward(label_smoothing: float, position_encoding: str):
     """Loss, full logits and full gradients (shards merged) of the test model."""
-    model = GLMModel(GLMConfig(**CONFIG), seed=7)
+    model = GLMModel(GLMConfig(**CONFIG, position_encoding=position_encoding), seed=7)
     tokens, positions, sep, targets = _batch()
     logits = model(tokens, positions, sep)
     loss = mpu.vocab_parallel_cross_entropy(logits, targets, label_smoothing).mean()
@@ -59,9 +62,9 @@ def _full(tensor, param):
 def _tp_worker(rank, world, expected):
     mpu.initialize_model_parallel(world)
     report = {}
-    for smoothing, (loss, logits, grads, norm) in expected.items():
-        got_loss, got_logits, got_grads, got_norm = _forward_backward(smoothing)
-        report[smoothing] = (
+    for variant, (loss, logits, grads, norm) in expected.items():
+        got_loss, got_logits, got_grads, got_norm = _forward_backward(*variant)
+        report[variant] = (
             abs(got_loss - loss),
             float((got_logits - logits).abs().max()),
             max(float((got_grads[k] - grads[k]).abs().max()) for k in grads),
@@ -73,13 +76,13 @@ def _tp_worker(rank, world, expected):
 @pytest.mark.slow
 @pytest.mark.parametrize("world", [2, 4])
 def test_tensor_parallel_model_equals_single_rank(tmp_path, world):
-    expected = {eps: _forward_backward(eps) for eps in (0.0, 0.1)}
+    expected = {variant: _forward_backward(*variant) for variant in VARIANTS}
     for report in run_distributed(_tp_worker, world, tmp_path, expected):
-        for eps, (loss_diff, logit_diff, grad_diff, norm_diff) in report.items():
-            assert loss_diff <= ATOL, (eps, loss_diff)
-            assert logit_diff <= ATOL, (eps, logit_diff)
-            assert grad_diff <= ATOL, (eps, grad_diff)
-            assert norm_diff <= 1e-4, (eps, norm_diff)
+        for variant, (loss_diff, logit_diff, grad_diff, norm_diff) in report.items():
+            assert loss_diff <= ATOL, (variant, loss_diff)
+            assert logit_diff <= ATOL, (variant, logit_diff)
+            assert grad_diff <= ATOL, (variant, grad_diff)
+            assert norm_diff <= 1e-4, (variant, norm_diff)
 
 
 def _full_logits():
