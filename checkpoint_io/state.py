@@ -102,10 +102,9 @@ def check_state_against_model(
     unexpected = [k for k in state if k not in expected]
     if strict and (missing or unexpected):
         layers = [k for k in missing + unexpected if ".layers." in k]
-        tables = [k for k in missing + unexpected if k.endswith("position_embeddings.weight")]
         if layers:
             advice = "check --num-layers"
-        elif len(tables) == 2 or (tables and "block_position" not in tables[0]):
+        elif "transformer.position_embeddings.weight" in missing + unexpected:  # rotary: none
             advice = (
                 "check --position-encoding (rotary models have no position tables, "
                 "absolute ones do)"

@@ -31,7 +31,7 @@ from torch import nn
 from model.config import GLMConfig
 from model.dropout import Dropout, keep_mask
 from model.kv_cache import KVCache
-from model.rotary import apply_rotary
+from model.rotary import Rotary, apply_rotary
 from mpu import ColumnParallelLinear, RowParallelLinear, get_model_parallel_world_size
 from mpu.random import MODEL_PARALLEL_RNG, get_rng_tracker
 
@@ -156,7 +156,7 @@ class SelfAttention(nn.Module):
         x: torch.Tensor,
         mask: torch.Tensor | None,
         kv_cache: KVCache | None = None,
-        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
+        rotary: Rotary | None = None,
     ) -> torch.Tensor:
         """``mask`` is the output of ``normalize_attention_mask`` (shared by all layers);
         ``rotary`` the ``rotary_tables`` of the new tokens' positions (rotary models only:

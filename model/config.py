@@ -3,6 +3,12 @@
 from dataclasses import dataclass
 
 
+def head_size_multiple(two_d: bool) -> int:
+    """What a head's size must be a multiple of with rotary positions: each of the 2 (or 1)
+    position channels rotates pairs of dimensions (model/rotary.py)."""
+    return 4 if two_d else 2
+
+
 @dataclass(frozen=True)
 class GLMConfig:
     num_layers: int = 24  # --num-layers
@@ -40,10 +46,11 @@ class GLMConfig:
             raise ValueError(
                 f"--position-encoding must be absolute or rotary, got {self.position_encoding!r}"
             )
-        if self.rotary and self.head_dim % (4 if self.block_position_encoding else 2):
+        multiple = head_size_multiple(self.block_position_encoding)
+        if self.rotary and self.head_dim % multiple:
             raise ValueError(
                 f"--position-encoding rotary needs a head size (hidden / heads = {self.head_dim}) "
-                f"divisible by {4 if self.block_position_encoding else 2}"
+                f"divisible by {multiple}"
             )
         if self.spell_func not in ("lstm", "mlp", "none"):
             raise ValueError(f"--prompt-func must be lstm, mlp or none, got {self.spell_func!r}")

@@ -18,23 +18,25 @@ from __future__ import annotations
 import torch
 
 BASE = 10000.0
+Rotary = tuple[torch.Tensor, torch.Tensor]  # cos and sin from rotary_tables
 
 
-def rotary_tables(position_ids: torch.Tensor, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``cos`` and ``sin`` ``[b, 1, L, k, head_dim / 2k]`` for ``position_ids`` ``[b, 2, L]``
-    (k = 2 channels: position, block position) or ``[b, L]`` (k = 1)."""
+def rotary_tables(position_ids: torch.Tensor, head_dim: int, dtype: torch.dtype) -> Rotary:
+    """``cos`` and ``sin`` ``[b, 1, L, k, head_dim / 2k]`` in ``dtype`` (computed in fp32) for
+    ``position_ids`` ``[b, 2, L]`` (k = 2 channels: position, block position) or ``[b, L]``
+    (k = 1); one pair serves every layer."""
     channels = position_ids.unsqueeze(1) if position_ids.dim() == 2 else position_ids
     chunk = head_dim // channels.shape[1]
     steps = torch.arange(0, chunk, 2, dtype=torch.float32, device=position_ids.device)
     inv_freq = BASE ** (-steps / chunk)  # (c/2,)
     angles = channels.transpose(1, 2).unsqueeze(-1).float() * inv_freq  # (b, L, k, c/2)
     angles = angles.unsqueeze(1)  # (b, 1, L, k, c/2): shared by the heads
-    return angles.cos(), angles.sin()
+    return angles.cos().to(dtype), angles.sin().to(dtype)
 
 
-def apply_rotary(x: torch.Tensor, tables: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+def apply_rotary(x: torch.Tensor, tables: Rotary) -> torch.Tensor:
     """Rotate queries or keys ``[b, n, L, d]`` by ``tables`` from ``rotary_tables``."""
-    cos, sin = (t.to(x.dtype) for t in tables)
+    cos, sin = tables
     b, n, length, d = x.shape
     channels, half = cos.shape[-2], cos.shape[-1]
     x = x.reshape(b, n, length, channels, 2 * half)

@@ -16,10 +16,8 @@ from model.attention import SelfAttention, normalize_attention_mask
 from model.config import GLMConfig
 from model.dropout import Dropout
 from model.kv_cache import KVCache
-from model.rotary import rotary_tables
+from model.rotary import Rotary, rotary_tables
 from mpu import ColumnParallelLinear, RowParallelLinear, checkpoint
-
-Rotary = tuple[torch.Tensor, torch.Tensor]  # cos and sin from model.rotary.rotary_tables
 
 
 class MLP(nn.Module):
@@ -127,7 +125,7 @@ class GLMTransformer(nn.Module):
         rotary = None
         if self.config.rotary:
             self._check_positions(position_ids)
-            rotary = rotary_tables(position_ids, self.config.head_dim)
+            rotary = rotary_tables(position_ids, self.config.head_dim, hidden.dtype)
             hidden = self.embedding_dropout(hidden)
         else:
             hidden = self.embedding_dropout(hidden + self.embed_positions(position_ids))

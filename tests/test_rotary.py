@@ -39,9 +39,9 @@ def test_rotary_model_has_no_position_tables():
 def test_rotation_keeps_norms_and_turns_pairs_by_position():
     x = torch.randn(2, 3, 5, 16)
     positions = torch.randint(0, 50, (2, 2, 5))
-    rotated = apply_rotary(x, rotary_tables(positions, 16))
+    rotated = apply_rotary(x, rotary_tables(positions, 16, torch.float32))
     torch.testing.assert_close(rotated.norm(dim=-1), x.norm(dim=-1))
-    at_zero = apply_rotary(x, rotary_tables(torch.zeros_like(positions), 16))
+    at_zero = apply_rotary(x, rotary_tables(torch.zeros_like(positions), 16, torch.float32))
     torch.testing.assert_close(at_zero, x)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from data_utils.blank_infilling import SHORT_SEQ_MIN, MaskingConfig
 from data_utils.tokenization import TokenizerConfig
 from model import GLMConfig
+from model.config import head_size_multiple
 from model.generation import GenerationConfig
 from tasks.config import TaskConfig
 from training.checkpointing import ResumeOptions, SaveOptions
@@ -387,12 +388,12 @@ def _validate(v: dict) -> None:
         f"--seq-length {v['seq_length']} exceeds --max-position-embeddings "
         f"{v['max_position_embeddings']}",
     )
-    rotary_step = 4 if v["block_lm"] and not v["masked_lm"] else 2
+    multiple = head_size_multiple(v["block_lm"] and not v["masked_lm"])
+    head_size = v["hidden_size"] // v["num_attention_heads"]
     _require(
-        v["position_encoding"] != "rotary"
-        or (v["hidden_size"] // v["num_attention_heads"]) % rotary_step == 0,
+        v["position_encoding"] != "rotary" or head_size % multiple == 0,
         f"--position-encoding rotary needs a head size (--hidden-size / --num-attention-heads "
-        f"= {v['hidden_size'] // v['num_attention_heads']}) divisible by {rotary_step}",
+        f"= {head_size}) divisible by {multiple}",
     )
     _require(not (v["fp16"] and v["bf16"]), "--fp16 and --bf16 are exclusive: pick one")
     _require(0.0 <= v["warmup"] <= 1.0, f"--warmup is a fraction in [0, 1], got {v['warmup']}")
